@@ -1,0 +1,45 @@
+# Two entry points for a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+
+.PHONY: demo test test-tf test-jax docs lint bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.runtime: $(BIN)/python setup.cfg pyproject.toml
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(VENV)/.dev: $(VENV)/.runtime
+	$(BIN)/pip install --quiet -e ".[dev,docs]"
+	touch $@
+
+## Train the attention seq2seq date converter, plot attention, save + export.
+demo: $(VENV)/.runtime
+	$(BIN)/python examples/date_seq2seq.py --output-dir outputs/date_seq2seq
+
+## The whole suite: TensorFlow backend, JAX backend, docs build, lint.
+test: $(VENV)/.dev
+	$(MAKE) lint test-tf test-jax docs
+
+test-tf: $(VENV)/.dev
+	KERAS_BACKEND=tensorflow $(BIN)/python -m pytest -n 2 -m "not slow" keras_attn tests docs
+
+test-jax: $(VENV)/.dev
+	KERAS_BACKEND=jax $(BIN)/python -m pytest -n 2 -m "not slow and not tf_only" keras_attn tests docs
+
+docs: $(VENV)/.dev
+	$(BIN)/mkdocs build --strict --quiet
+
+lint: $(VENV)/.dev
+	$(BIN)/ruff check .
+
+bench: $(VENV)/.dev
+	$(BIN)/python benchmarks/layers.py
+	$(BIN)/python benchmarks/date_seq2seq.py
+
+clean:
+	rm -rf $(VENV) site outputs

@@ -1,0 +1,86 @@
+import keras
+
+from keras_attn.layers.attention_utils import register
+
+
+@register
+class FeedForward(keras.layers.Layer):
+    """The position-wise feed-forward block: `Dense(act) -> Dense -> Dropout`.
+
+    Args:
+        intermediate_dim: width of the hidden layer.
+        activation: activation of the hidden layer.
+        dropout: dropout rate on the output.
+        kernel_initializer: initializer of both kernels.
+        **kwargs: base layer arguments.
+
+    Call arguments:
+        inputs: `(B, T, D)`.
+        training: whether dropout is active.
+
+    Returns:
+        `(B, T, D)`, with the Keras mask of the inputs.
+
+    Example:
+
+    >>> import numpy as np
+    >>> from keras_attn.layers import FeedForward
+    >>> layer = FeedForward(intermediate_dim=64)
+    >>> tuple(layer(np.zeros((2, 5, 16), "float32")).shape)
+    (2, 5, 16)
+    """
+
+    def __init__(
+        self,
+        intermediate_dim,
+        activation="relu",
+        dropout=0.0,
+        kernel_initializer="glorot_uniform",
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.intermediate_dim = intermediate_dim
+        self.activation = keras.activations.get(activation)
+        self.dropout = dropout
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.supports_masking = True
+
+    def build(self, inputs_shape):
+        common = dict(
+            kernel_initializer=self.kernel_initializer, dtype=self.dtype_policy
+        )
+        self.intermediate_dense = keras.layers.Dense(
+            self.intermediate_dim,
+            activation=self.activation,
+            name="intermediate_dense",
+            **common,
+        )
+        self.intermediate_dense.build(inputs_shape)
+        self.output_dense = keras.layers.Dense(
+            inputs_shape[-1], name="output_dense", **common
+        )
+        self.output_dense.build(tuple(inputs_shape[:-1]) + (self.intermediate_dim,))
+        self.dropout_layer = keras.layers.Dropout(
+            self.dropout, dtype=self.dtype_policy, name="dropout"
+        )
+
+    def call(self, inputs, training=None):
+        x = self.output_dense(self.intermediate_dense(inputs))
+        return self.dropout_layer(x, training=training)
+
+    def compute_output_shape(self, inputs_shape):
+        return inputs_shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "intermediate_dim": self.intermediate_dim,
+                "activation": keras.activations.serialize(self.activation),
+                "dropout": self.dropout,
+                "kernel_initializer": keras.initializers.serialize(
+                    self.kernel_initializer
+                ),
+            }
+        )
+        return config

@@ -1,0 +1,268 @@
+import keras
+from keras import ops
+
+from keras_attn.layers.attention_utils import attention_weights
+from keras_attn.layers.attention_utils import compute_attention_mask
+from keras_attn.layers.attention_utils import fused_attention
+from keras_attn.layers.attention_utils import register
+
+
+def _and(a, b):
+    if a is None or b is None:
+        return b if a is None else a
+    return ops.logical_and(ops.cast(a, "bool"), ops.cast(b, "bool"))
+
+
+@register
+class MultiHeadAttention(keras.layers.Layer):
+    """Multi-head scaled dot-product attention, for cross attention.
+
+    Queries come from one sequence (e.g. the decoder), keys and values from
+    another (e.g. the encoder outputs). Each of `num_heads` heads attends in
+    its own `key_dim`-wide projection; the heads are concatenated and
+    projected back to the query width (or `output_dim`).
+
+    Masks (`True` = may attend) are combined once, in
+    `attention_utils.compute_attention_mask`: a query may attend to a key only
+    if the query's padding mask, the key/value padding masks, the explicit
+    `attention_mask` and the causal mask all allow it. Padding masks are
+    picked up from the Keras masks of `query`, `value` and `key`. A query
+    whose keys are all masked gets a zero vector before the output projection
+    (never NaN).
+
+    Args:
+        num_heads: number of heads.
+        key_dim: size of each head for query and key.
+        value_dim: size of each head for value; `key_dim` by default.
+        dropout: dropout rate on the attention weights.
+        use_bias: whether the projections have biases.
+        output_dim: width of the output; the query width by default.
+        kernel_initializer: initializer of the projection kernels.
+        **kwargs: base layer arguments.
+
+    Call arguments:
+        query: `(B, T, Dq)`.
+        value: `(B, S, Dv)`.
+        key: `(B, S, Dk)`; `value` by default.
+        query_mask, value_mask, key_mask: `(B, T)` / `(B, S)` padding masks.
+        attention_mask: `(B, T, S)` (or `(B, S)`) boolean mask.
+        use_causal_mask: query `i` only sees keys up to its position.
+        cache: `(B, 2, S, N, H)` stacked keys and values. With
+            `cache_update_index`, the new keys/values are written at that
+            index and attention runs over the whole cache (causally from the
+            index); the padding of past positions must then come through
+            `attention_mask`, as `value_mask`/`key_mask` only describe the
+            new positions and are ignored. Without an index the cache holds
+            precomputed keys/values (e.g. of the encoder) and `key`/`value`
+            are not projected again.
+        cache_update_index: int, position of the first new query.
+        return_attention_scores: also return the `(B, N, T, S)` weights.
+        training: whether dropout is active.
+
+    Returns:
+        `output` of shape `(B, T, output_dim)`; then `scores` if
+        `return_attention_scores`; then the updated `cache` if one was given.
+
+    Example:
+
+    >>> import numpy as np
+    >>> from keras_attn.layers import MultiHeadAttention
+    >>> layer = MultiHeadAttention(num_heads=2, key_dim=8)
+    >>> decoder = np.random.rand(2, 5, 16).astype("float32")
+    >>> encoder = np.random.rand(2, 9, 12).astype("float32")
+    >>> output, scores = layer(decoder, encoder, return_attention_scores=True)
+    >>> tuple(output.shape), tuple(scores.shape)
+    ((2, 5, 16), (2, 2, 5, 9))
+
+    References:
+        Vaswani et al., "Attention Is All You Need", NeurIPS 2017.
+    """
+
+    def __init__(
+        self,
+        num_heads,
+        key_dim,
+        value_dim=None,
+        dropout=0.0,
+        use_bias=True,
+        output_dim=None,
+        kernel_initializer="glorot_uniform",
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        for name, v in (("num_heads", num_heads), ("key_dim", key_dim)):
+            if not isinstance(v, int) or v <= 0:
+                raise ValueError(
+                    f"`{name}` must be a positive integer; received {v!r}."
+                )
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"`dropout` must be in [0, 1); received {dropout}.")
+        self.num_heads = num_heads
+        self.key_dim = key_dim
+        self.value_dim = value_dim or key_dim
+        self.dropout = dropout
+        self.use_bias = use_bias
+        self.output_dim = output_dim
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.supports_masking = True
+
+    def _dense(self, units, name, input_shape):
+        layer = keras.layers.Dense(
+            units,
+            use_bias=self.use_bias,
+            kernel_initializer=self.kernel_initializer,
+            dtype=self.dtype_policy,
+            name=name,
+        )
+        layer.build(input_shape)
+        return layer
+
+    def _build_attention(self, query_shape):
+        width = self.output_dim or query_shape[-1]
+        self.output_dense = self._dense(
+            width, "output_dense", (None, None, self.num_heads * self.value_dim)
+        )
+        self.dropout_layer = keras.layers.Dropout(
+            self.dropout, dtype=self.dtype_policy, name="attention_dropout"
+        )
+
+    def build(self, query_shape, value_shape, key_shape=None):
+        key_shape = value_shape if key_shape is None else key_shape
+        heads = self.num_heads
+        self.query_dense = self._dense(
+            heads * self.key_dim, "query_dense", query_shape
+        )
+        self.key_dense = self._dense(heads * self.key_dim, "key_dense", key_shape)
+        self.value_dense = self._dense(
+            heads * self.value_dim, "value_dense", value_shape
+        )
+        self._build_attention(query_shape)
+
+    def _split_heads(self, x, head_size):
+        batch, length = ops.shape(x)[0], ops.shape(x)[1]
+        return ops.reshape(x, (batch, length, self.num_heads, head_size))
+
+    def call(
+        self,
+        query,
+        value,
+        key=None,
+        query_mask=None,
+        value_mask=None,
+        key_mask=None,
+        attention_mask=None,
+        use_causal_mask=False,
+        cache=None,
+        cache_update_index=None,
+        return_attention_scores=False,
+        training=None,
+    ):
+        # B: batch, T: query length, S: key length, N: heads, H: head size.
+        key = value if key is None else key
+        query_heads = self._split_heads(
+            self.query_dense(query), self.key_dim
+        )  # (B, T, N, H)
+        if cache is not None and cache_update_index is None:
+            key_heads, value_heads = cache[:, 0], cache[:, 1]  # (B, S, N, H)
+        else:
+            key_heads = self._split_heads(
+                self.key_dense(key), self.key_dim
+            )  # (B, S, N, H)
+            value_heads = self._split_heads(
+                self.value_dense(value), self.value_dim
+            )  # (B, S, N, Hv)
+        return self._attend(
+            query_heads,
+            key_heads,
+            value_heads,
+            query_mask=query_mask,
+            key_mask=_and(value_mask, key_mask),
+            attention_mask=attention_mask,
+            causal=use_causal_mask,
+            cache=cache,
+            cache_update_index=cache_update_index,
+            return_attention_scores=return_attention_scores,
+            training=training,
+        )
+
+    def _attend(
+        self,
+        query,
+        key,
+        value,
+        query_mask,
+        key_mask,
+        attention_mask,
+        causal,
+        cache,
+        cache_update_index,
+        return_attention_scores,
+        training,
+    ):
+        """Attention over projected heads, then the output projection."""
+        causal_offset = None
+        if cache is not None and cache_update_index is not None:
+            start = [0, cache_update_index, 0, 0]
+            key = ops.slice_update(cache[:, 0], start, key)  # (B, S, N, H)
+            value = ops.slice_update(cache[:, 1], start, value)  # (B, S, N, H)
+            cache = ops.stack([key, value], axis=1)  # (B, 2, S, N, H)
+            key_mask, causal_offset = None, cache_update_index
+        mask = compute_attention_mask(
+            query,
+            key,
+            query_mask=query_mask,
+            key_mask=key_mask,
+            attention_mask=attention_mask,
+            causal=causal,
+            causal_offset=causal_offset,
+        )  # (B, T, S) or None
+        use_dropout = training and self.dropout > 0
+        if return_attention_scores or use_dropout:
+            scores = attention_weights(query, key, mask)  # (B, N, T, S)
+            weights = self.dropout_layer(scores, training=training)
+            output = ops.einsum("bnts,bsnh->btnh", weights, value)
+        else:
+            scores = None
+            output = fused_attention(query, key, value, mask)  # (B, T, N, H)
+        batch, length = ops.shape(output)[0], ops.shape(output)[1]
+        output = ops.reshape(
+            output, (batch, length, self.num_heads * self.value_dim)
+        )  # (B, T, N * H)
+        output = self.output_dense(output)  # (B, T, D)
+        results = (output,)
+        if return_attention_scores:
+            results += (scores,)
+        if cache is not None:
+            results += (cache,)
+        return results[0] if len(results) == 1 else results
+
+    def compute_cache(self, value, key=None):
+        """Project `value` (and `key`) once: a `(B, 2, S, N, H)` cache.
+
+        Pass it as `cache` (without an index) to attend over the same
+        encoder outputs at every decoding step without projecting them again.
+        """
+        key = value if key is None else key
+        key_heads = self._split_heads(self.key_dense(key), self.key_dim)
+        value_heads = self._split_heads(self.value_dense(value), self.value_dim)
+        return ops.stack([key_heads, value_heads], axis=1)  # (B, 2, S, N, H)
+
+    def compute_output_shape(self, query_shape, value_shape=None, key_shape=None):
+        return tuple(query_shape[:-1]) + (self.output_dim or query_shape[-1],)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "num_heads": self.num_heads,
+                "key_dim": self.key_dim,
+                "value_dim": self.value_dim,
+                "dropout": self.dropout,
+                "use_bias": self.use_bias,
+                "output_dim": self.output_dim,
+                "kernel_initializer": keras.initializers.serialize(
+                    self.kernel_initializer
+                ),
+            }
+        )
+        return config
