@@ -1,0 +1,158 @@
+import keras
+import numpy as np
+import pytest
+
+from keras_attn.layers import MultiHeadAttention
+from keras_attn.layers import MultiHeadSelfAttention
+from tests import references
+from tests.layers.copy_weights import copy_keras_mha
+from tests.test_case import assert_close
+from tests.test_case import run_layer_test
+from tests.test_case import to_numpy
+
+RNG = np.random.RandomState(0)
+QUERY = RNG.rand(2, 5, 16).astype("float32")
+VALUE = RNG.rand(2, 7, 12).astype("float32")
+SOURCE_PADDING = np.array([[1] * 7, [1, 1, 1, 1, 0, 0, 0]], bool)
+TARGET_PADDING = np.array([[1] * 5, [1, 1, 1, 0, 0]], bool)
+
+
+def _mha_params(d_q, d_v, heads, key_dim, d_out):
+    inner = heads * key_dim
+    return (d_q + 1) * inner + 2 * (d_v + 1) * inner + (inner + 1) * d_out
+
+
+def test_cross_attention_harness():
+    run_layer_test(
+        MultiHeadAttention,
+        {"num_heads": 2, "key_dim": 4, "dropout": 0.1},
+        {"query": QUERY, "value": VALUE},
+        call_kwargs={"return_attention_scores": True},
+        expected_output_shapes=[(2, 5, 16), (2, 2, 5, 7)],
+        expected_num_trainable_weights=8,
+        expected_num_params=_mha_params(16, 12, 2, 4, 16),
+    )
+
+
+def test_self_attention_harness():
+    run_layer_test(
+        MultiHeadSelfAttention,
+        {"num_heads": 4, "key_dim": 4, "causal": True},
+        {"inputs": QUERY},
+        expected_output_shapes=[(2, 5, 16)],
+        expected_num_trainable_weights=4,
+        expected_num_params=_mha_params(16, 16, 4, 4, 16),
+    )
+
+
+def _keras_pair(ours_cls, **kwargs):
+    reference = keras.layers.MultiHeadAttention(num_heads=2, key_dim=4)
+    ours = ours_cls(num_heads=2, key_dim=4, **kwargs)
+    return reference, ours
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_self_attention_matches_keras_mha(causal):
+    reference, ours = _keras_pair(MultiHeadSelfAttention, causal=causal)
+    reference(QUERY, QUERY)
+    ours(QUERY)
+    copy_keras_mha(reference, ours)
+    mask = TARGET_PADDING[:, None, :] & TARGET_PADDING[:, :, None]
+    expected, expected_w = reference(
+        QUERY, QUERY, attention_mask=mask, use_causal_mask=causal,
+        return_attention_scores=True,
+    )
+    out, w = ours(QUERY, mask=TARGET_PADDING, return_attention_scores=True)
+    # Keras gives padded queries uniform weights; ours zeros: compare the rest.
+    valid = TARGET_PADDING
+    assert_close(to_numpy(out)[valid], to_numpy(expected)[valid])
+    assert_close(
+        to_numpy(w).transpose(0, 2, 1, 3)[valid],
+        to_numpy(expected_w).transpose(0, 2, 1, 3)[valid],
+    )
+
+
+def test_cross_attention_matches_keras_mha_with_source_padding():
+    reference, ours = _keras_pair(MultiHeadAttention)
+    reference(QUERY, VALUE)
+    ours(QUERY, VALUE)
+    copy_keras_mha(reference, ours)
+    expected = reference(QUERY, VALUE, attention_mask=SOURCE_PADDING[:, None, :])
+    out = ours(QUERY, VALUE, value_mask=SOURCE_PADDING)
+    assert_close(out, expected)
+
+
+def test_matches_numpy_reference():
+    layer = MultiHeadAttention(num_heads=2, key_dim=3, output_dim=6)
+    out, w = layer(QUERY, VALUE, value_mask=SOURCE_PADDING, return_attention_scores=True)
+    weights = [to_numpy(x) for x in layer.weights]
+    mask = np.broadcast_to(SOURCE_PADDING[:, None], (2, 5, 7))
+    expected, expected_w = references.multi_head_attention(
+        QUERY, VALUE, *weights, heads=2, mask=mask
+    )
+    assert_close(out, expected)
+    assert_close(w, expected_w)
+
+
+def test_implicit_keras_masks_equal_explicit_masks():
+    target = keras.Input((None,), dtype="int32")
+    source = keras.Input((None,), dtype="int32")
+    t = keras.layers.Embedding(20, 16, mask_zero=True)(target)
+    s = keras.layers.Embedding(20, 12, mask_zero=True)(source)
+    layer = MultiHeadAttention(num_heads=2, key_dim=4)
+    model = keras.Model([target, source], [layer(t, s), t, s])
+    target_ids = np.where(TARGET_PADDING, 3, 0)
+    source_ids = np.where(SOURCE_PADDING, 5, 0)
+    implicit, t_emb, s_emb = model.predict_on_batch([target_ids, source_ids])
+    explicit = layer(
+        t_emb, s_emb, query_mask=TARGET_PADDING, value_mask=SOURCE_PADDING
+    )
+    assert_close(implicit, explicit)
+    # The output keeps the query's (target's) mask.
+    out = layer(t, s)
+    assert out._keras_mask is not None
+
+
+def test_fully_masked_query_row_is_zero_before_output_projection():
+    layer = MultiHeadAttention(num_heads=2, key_dim=4, use_bias=False)
+    mask = np.zeros((2, 7), bool)
+    out = to_numpy(layer(QUERY, VALUE, value_mask=mask))
+    assert np.all(np.isfinite(out))
+    np.testing.assert_array_equal(out, 0.0)
+
+
+@pytest.mark.parametrize("step_size", [1, 2])
+def test_cached_self_attention_equals_full_pass(step_size):
+    layer = MultiHeadSelfAttention(num_heads=2, key_dim=4, causal=True)
+    x = np.random.rand(2, 6, 8).astype("float32")
+    full = to_numpy(layer(x))
+    cache = np.zeros((2, 2, 6, 2, 4), "float32")
+    steps = []
+    for index in range(0, 6, step_size):
+        out, cache = layer(
+            x[:, index : index + step_size], cache=cache, cache_update_index=index
+        )
+        steps.append(to_numpy(out))
+    assert_close(np.concatenate(steps, 1), full)
+
+
+def test_cached_cross_attention_equals_full_pass():
+    layer = MultiHeadAttention(num_heads=2, key_dim=4)
+    full = layer(QUERY, VALUE, value_mask=SOURCE_PADDING)
+    cache = layer.compute_cache(VALUE)
+    out, _ = layer(QUERY, VALUE, value_mask=SOURCE_PADDING, cache=cache)
+    assert_close(out, full)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [({"num_heads": 0, "key_dim": 4}, "num_heads"), ({"num_heads": 2, "key_dim": 2.5}, "key_dim")],
+)
+def test_bad_arguments_raise(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        MultiHeadAttention(**kwargs)
+
+
+def test_wrong_padding_mask_length_raises():
+    with pytest.raises(ValueError, match="key_mask"):
+        MultiHeadAttention(2, 4)(QUERY, VALUE, value_mask=np.ones((2, 5), bool))
