@@ -22,9 +22,11 @@ def dot_product_attention(q, k, v, mask=None):
     return weights @ v, weights
 
 
-def multi_head_attention(query, value, wq, bq, wk, bk, wv, bv, wo, bo, heads,
-                         mask=None):
+def multi_head_attention(
+    query, value, wq, bq, wk, bk, wv, bv, wo, bo, heads, mask=None
+):
     """Projections as (D, N*H) matrices; returns (B, T, Do), (B, N, T, S)."""
+
     def split(x):  # (B, L, N*H) -> (B, N, L, H)
         b, n = x.shape[0], x.shape[1]
         return x.reshape(b, n, heads, -1).transpose(0, 2, 1, 3)

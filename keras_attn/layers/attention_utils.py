@@ -120,11 +120,7 @@ def compute_attention_mask(
                 f"the query length {static_t}; received shape "
                 f"{tuple(attention_mask.shape)}."
             )
-        mask = (
-            attention_mask
-            if mask is None
-            else ops.logical_and(mask, attention_mask)
-        )
+        mask = attention_mask if mask is None else ops.logical_and(mask, attention_mask)
     if causal:
         c = causal_mask(query_length, key_length, causal_offset)
         mask = c if mask is None else ops.logical_and(mask, c)
@@ -214,9 +210,7 @@ def scaled_dot_product_attention(
             "`query` must be (B, T, H) or (B, T, N, H); received shape "
             f"{tuple(query.shape)}."
         )
-    if len(key.shape) != len(query.shape) or len(value.shape) != len(
-        query.shape
-    ):
+    if len(key.shape) != len(query.shape) or len(value.shape) != len(query.shape):
         raise ValueError(
             "`query`, `key` and `value` must have the same rank; received "
             f"{tuple(query.shape)}, {tuple(key.shape)}, {tuple(value.shape)}."
@@ -232,9 +226,7 @@ def scaled_dot_product_attention(
         )
     if single_head:
         query, key, value = (ops.expand_dims(x, 2) for x in (query, key, value))
-    mask = compute_attention_mask(
-        query, key, attention_mask=mask, causal=causal
-    )
+    mask = compute_attention_mask(query, key, attention_mask=mask, causal=causal)
     if return_attention_scores:
         weights = attention_weights(query, key, mask, scale)
         output = ops.einsum("bnts,bsnh->btnh", weights, value)

@@ -55,9 +55,7 @@ class BahdanauAttention(keras.layers.Layer):
     def __init__(self, units, kernel_initializer="glorot_uniform", **kwargs):
         super().__init__(**kwargs)
         if not isinstance(units, int) or units <= 0:
-            raise ValueError(
-                f"`units` must be a positive integer; received {units!r}."
-            )
+            raise ValueError(f"`units` must be a positive integer; received {units!r}.")
         self.units = units
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.supports_masking = True

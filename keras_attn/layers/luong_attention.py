@@ -47,14 +47,10 @@ class LuongAttention(BahdanauAttention):
 
     def __init__(self, score="dot", kernel_initializer="glorot_uniform", **kwargs):
         if score not in SCORES:
-            raise ValueError(
-                f"`score` must be one of {SCORES}; received {score!r}."
-            )
+            raise ValueError(f"`score` must be one of {SCORES}; received {score!r}.")
         # `units` is not used by these scores; the base class requires one.
         kwargs.pop("units", None)
-        super().__init__(
-            units=1, kernel_initializer=kernel_initializer, **kwargs
-        )
+        super().__init__(units=1, kernel_initializer=kernel_initializer, **kwargs)
         self.score = score
 
     def build(self, query_shape, value_shape, key_shape=None):

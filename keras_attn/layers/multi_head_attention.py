@@ -129,9 +129,7 @@ class MultiHeadAttention(keras.layers.Layer):
     def build(self, query_shape, value_shape, key_shape=None):
         key_shape = value_shape if key_shape is None else key_shape
         heads = self.num_heads
-        self.query_dense = self._dense(
-            heads * self.key_dim, "query_dense", query_shape
-        )
+        self.query_dense = self._dense(heads * self.key_dim, "query_dense", query_shape)
         self.key_dense = self._dense(heads * self.key_dim, "key_dense", key_shape)
         self.value_dense = self._dense(
             heads * self.value_dim, "value_dense", value_shape

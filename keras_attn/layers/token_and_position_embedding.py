@@ -65,9 +65,7 @@ class TokenAndPositionEmbedding(keras.layers.Layer):
         self.position_mode = position_mode
         self.mask_zero = mask_zero
         self.scale_embeddings = scale_embeddings
-        self.embeddings_initializer = keras.initializers.get(
-            embeddings_initializer
-        )
+        self.embeddings_initializer = keras.initializers.get(embeddings_initializer)
         self.supports_masking = True
 
     def _embedding(self, size, name):
@@ -80,9 +78,7 @@ class TokenAndPositionEmbedding(keras.layers.Layer):
         )
 
     def build(self, token_ids_shape, segment_ids_shape=None):
-        self.token_embedding = self._embedding(
-            self.vocabulary_size, "token_embedding"
-        )
+        self.token_embedding = self._embedding(self.vocabulary_size, "token_embedding")
         self.token_embedding.build(token_ids_shape)
         self.position_embedding = PositionalEmbedding(
             self.sequence_length,

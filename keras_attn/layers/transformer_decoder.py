@@ -66,9 +66,7 @@ class TransformerDecoder(TransformerEncoder):
                 dtype=self.dtype_policy,
                 name="cross_attention",
             )
-            self.cross_attention.build(
-                decoder_sequence_shape, encoder_sequence_shape
-            )
+            self.cross_attention.build(decoder_sequence_shape, encoder_sequence_shape)
             self.cross_attention_layer_norm, self.cross_attention_dropout = (
                 self._norm_and_dropout("cross_attention", decoder_sequence_shape)
             )
@@ -146,8 +144,8 @@ class TransformerDecoder(TransformerEncoder):
         )
         results = (x,)
         if return_attention_scores:
-            results += (self_extras[0], cross_scores) if has_cross else (
-                self_extras[0],
+            results += (
+                (self_extras[0], cross_scores) if has_cross else (self_extras[0],)
             )
         if self_attention_cache is not None:
             results += (self_extras[-1],)

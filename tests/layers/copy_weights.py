@@ -39,7 +39,9 @@ def copy_keras_mha(keras_mha, ours):
 
 def _copy_block_common(hub, ours):
     copy_keras_mha(hub._self_attention_layer, ours.self_attention)
-    ours.self_attention_layer_norm.set_weights(hub._self_attention_layer_norm.get_weights())
+    ours.self_attention_layer_norm.set_weights(
+        hub._self_attention_layer_norm.get_weights()
+    )
     ours.feed_forward.intermediate_dense.set_weights(
         hub._feedforward_intermediate_dense.get_weights()
     )

@@ -19,7 +19,9 @@ def test_causal_mask_with_offset_matches_definition():
     expected = np.array([[1, 1, 1, 0, 0], [1, 1, 1, 1, 0]], bool)
     np.testing.assert_array_equal(mask, expected)
     # Default offset aligns the last query with the last key.
-    np.testing.assert_array_equal(to_numpy(causal_mask(3, 3))[0], np.tril(np.ones((3, 3), bool)))
+    np.testing.assert_array_equal(
+        to_numpy(causal_mask(3, 3))[0], np.tril(np.ones((3, 3), bool))
+    )
 
 
 def test_masks_of_different_ranks_agree():
@@ -39,10 +41,10 @@ def test_masks_combine_by_and():
     q, k = np.zeros((1, 3, 4)), np.zeros((1, 3, 4))
     query_mask = np.array([[1, 1, 0]], bool)
     key_mask = np.array([[1, 0, 1]], bool)
-    mask = to_numpy(
-        compute_attention_mask(q, k, query_mask, key_mask, causal=True)
+    mask = to_numpy(compute_attention_mask(q, k, query_mask, key_mask, causal=True))
+    expected = (
+        query_mask[:, :, None] & key_mask[:, None] & np.tril(np.ones((3, 3), bool))
     )
-    expected = query_mask[:, :, None] & key_mask[:, None] & np.tril(np.ones((3, 3), bool))
     np.testing.assert_array_equal(np.broadcast_to(mask, (1, 3, 3)), expected)
 
 

@@ -59,7 +59,10 @@ def test_self_attention_matches_keras_mha(causal):
     copy_keras_mha(reference, ours)
     mask = TARGET_PADDING[:, None, :] & TARGET_PADDING[:, :, None]
     expected, expected_w = reference(
-        QUERY, QUERY, attention_mask=mask, use_causal_mask=causal,
+        QUERY,
+        QUERY,
+        attention_mask=mask,
+        use_causal_mask=causal,
         return_attention_scores=True,
     )
     out, w = ours(QUERY, mask=TARGET_PADDING, return_attention_scores=True)
@@ -84,7 +87,9 @@ def test_cross_attention_matches_keras_mha_with_source_padding():
 
 def test_matches_numpy_reference():
     layer = MultiHeadAttention(num_heads=2, key_dim=3, output_dim=6)
-    out, w = layer(QUERY, VALUE, value_mask=SOURCE_PADDING, return_attention_scores=True)
+    out, w = layer(
+        QUERY, VALUE, value_mask=SOURCE_PADDING, return_attention_scores=True
+    )
     weights = [to_numpy(x) for x in layer.weights]
     mask = np.broadcast_to(SOURCE_PADDING[:, None], (2, 5, 7))
     expected, expected_w = references.multi_head_attention(
@@ -104,9 +109,7 @@ def test_implicit_keras_masks_equal_explicit_masks():
     target_ids = np.where(TARGET_PADDING, 3, 0)
     source_ids = np.where(SOURCE_PADDING, 5, 0)
     implicit, t_emb, s_emb = model.predict_on_batch([target_ids, source_ids])
-    explicit = layer(
-        t_emb, s_emb, query_mask=TARGET_PADDING, value_mask=SOURCE_PADDING
-    )
+    explicit = layer(t_emb, s_emb, query_mask=TARGET_PADDING, value_mask=SOURCE_PADDING)
     assert_close(implicit, explicit)
     # The output keeps the query's (target's) mask.
     out = layer(t, s)
@@ -146,7 +149,10 @@ def test_cached_cross_attention_equals_full_pass():
 
 @pytest.mark.parametrize(
     "kwargs, message",
-    [({"num_heads": 0, "key_dim": 4}, "num_heads"), ({"num_heads": 2, "key_dim": 2.5}, "key_dim")],
+    [
+        ({"num_heads": 0, "key_dim": 4}, "num_heads"),
+        ({"num_heads": 2, "key_dim": 2.5}, "key_dim"),
+    ],
 )
 def test_bad_arguments_raise(kwargs, message):
     with pytest.raises(ValueError, match=message):
