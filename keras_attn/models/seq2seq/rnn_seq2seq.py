@@ -1,0 +1,288 @@
+import keras
+from keras import ops
+
+from keras_attn.layers.attention_utils import register
+from keras_attn.layers.bahdanau_attention import BahdanauAttention
+from keras_attn.layers.luong_attention import LuongAttention
+
+CELLS = {"gru": keras.layers.GRU, "lstm": keras.layers.LSTM}
+ATTENTIONS = ("bahdanau", "dot", "general", None)
+
+
+@register
+class RNNSeq2Seq(keras.Model):
+    """RNN encoder–decoder with attention, trained with teacher forcing.
+
+    The encoder reads the source ids with a stack of GRU/LSTM layers
+    (optionally bidirectional, residual connections between layers); the
+    decoder stack starts from the encoder's final states and reads the
+    shifted target. At every target position the top decoder state attends
+    over all encoder outputs (Bahdanau additive or Luong dot/general score,
+    masked by the source padding), and `tanh(W [h; context])` predicts the
+    next token (Luong et al. 2015's "attentional hidden state").
+
+    Without attention (`attention=None`) the decoder sees the source only
+    through the final encoder state: the fixed-size bottleneck that attention
+    removes.
+
+    Args:
+        vocabulary_size: number of token ids (shared by source and target).
+        embedding_dim: width of the token embeddings.
+        hidden_dim: width of each encoder RNN direction.
+        num_layers: encoder and decoder depth.
+        cell: `"gru"` or `"lstm"`.
+        bidirectional: whether the encoder is bidirectional (the decoder
+            then has `2 * hidden_dim` units).
+        attention: `"bahdanau"`, `"dot"`, `"general"` or None.
+        dropout: dropout between stacked layers and before the output.
+        start_id, end_id: ids that start and end a target.
+        **kwargs: `keras.Model` arguments (`name`, ...).
+
+    Call arguments:
+        inputs: `{"source": (B, S) int, "target_in": (B, T) int}`, 0 pads.
+
+    Returns:
+        `(B, T, vocabulary_size)` logits.
+
+    Example:
+
+    >>> import numpy as np
+    >>> from keras_attn.models import RNNSeq2Seq
+    >>> model = RNNSeq2Seq(vocabulary_size=20, embedding_dim=8, hidden_dim=16)
+    >>> source = np.array([[5, 6, 7, 0], [8, 9, 0, 0]])
+    >>> target_in = np.array([[2, 4, 5], [2, 6, 7]])
+    >>> tuple(model({"source": source, "target_in": target_in}).shape)
+    (2, 3, 20)
+    >>> ids, weights = model.generate(source, max_length=5)
+    >>> ids.shape, weights.shape
+    ((2, 5), (2, 5, 4))
+    """
+
+    def __init__(
+        self,
+        vocabulary_size,
+        embedding_dim=64,
+        hidden_dim=128,
+        num_layers=1,
+        cell="gru",
+        bidirectional=False,
+        attention="bahdanau",
+        dropout=0.0,
+        start_id=2,
+        end_id=3,
+        **kwargs,
+    ):
+        if cell not in CELLS:
+            raise ValueError(f"`cell` must be one of {list(CELLS)}; received {cell!r}.")
+        if attention not in ATTENTIONS:
+            raise ValueError(
+                f"`attention` must be one of {ATTENTIONS}; received {attention!r}."
+            )
+        # === Layers ===
+        decoder_dim = hidden_dim * (2 if bidirectional else 1)
+        rnn = CELLS[cell]
+        self.source_embedding = keras.layers.Embedding(
+            vocabulary_size, embedding_dim, name="source_embedding"
+        )
+        self.target_embedding = keras.layers.Embedding(
+            vocabulary_size, embedding_dim, name="target_embedding"
+        )
+        self.encoder_layers = []
+        for i in range(num_layers):
+            layer = rnn(hidden_dim, return_sequences=True, return_state=True)
+            if bidirectional:
+                layer = keras.layers.Bidirectional(layer, name=f"encoder_{i}")
+            else:
+                layer.name = f"encoder_{i}"
+            self.encoder_layers.append(layer)
+        self.decoder_layers = [
+            rnn(
+                decoder_dim,
+                return_sequences=True,
+                return_state=True,
+                name=f"decoder_{i}",
+            )
+            for i in range(num_layers)
+        ]
+        self.dropout_layer = keras.layers.Dropout(dropout, name="dropout")
+        if attention == "bahdanau":
+            self.attention = BahdanauAttention(decoder_dim, name="attention")
+        elif attention is not None:
+            self.attention = LuongAttention(attention, name="attention")
+        else:
+            self.attention = None
+        self.attention_projection = keras.layers.Dense(
+            decoder_dim, activation="tanh", name="attention_projection"
+        )
+        self.output_dense = keras.layers.Dense(vocabulary_size, name="logits")
+
+        # === Functional graph ===
+        source = keras.Input((None,), dtype="int32", name="source")
+        target_in = keras.Input((None,), dtype="int32", name="target_in")
+        encoder_outputs, states, source_mask = self.encode(source)
+        logits, _ = self.decode(target_in, encoder_outputs, source_mask, states)
+        super().__init__(
+            inputs={"source": source, "target_in": target_in},
+            outputs=logits,
+            **kwargs,
+        )
+
+        # === Config ===
+        self.vocabulary_size = vocabulary_size
+        self.embedding_dim = embedding_dim
+        self.hidden_dim = hidden_dim
+        self.num_layers = num_layers
+        self.cell = cell
+        self.bidirectional = bidirectional
+        self.attention_type = attention
+        self.dropout = dropout
+        self.start_id = start_id
+        self.end_id = end_id
+
+    # The encoder and decoder are plain methods over the layers above, so one
+    # code path builds the training graph, and runs inside the decoding loop.
+    def encode(self, source, training=None):
+        """`(B, S)` ids -> encoder outputs, per-layer final states, source mask."""
+        mask = ops.not_equal(source, 0)  # (B, S)
+        x = self.source_embedding(source)  # (B, S, E)
+        final_states = []
+        for i, layer in enumerate(self.encoder_layers):
+            y, *states = layer(x, mask=mask, training=training)  # (B, S, H)
+            if self.bidirectional_states(states):
+                half = len(states) // 2  # [fwd states..., bwd states...]
+                states = [
+                    ops.concatenate([f, b], -1)
+                    for f, b in zip(states[:half], states[half:])
+                ]
+            y = self.dropout_layer(y, training=training)
+            x = x + y if i > 0 else y  # Residual between stacked layers.
+            final_states.append(states)
+        return x, final_states, mask
+
+    def bidirectional_states(self, states):
+        return isinstance(self.encoder_layers[0], keras.layers.Bidirectional)
+
+    def _readout(self, decoder_outputs, encoder_outputs, source_mask, training):
+        if self.attention is None:
+            return self.output_dense(decoder_outputs), None
+        context, weights = self.attention(
+            decoder_outputs, encoder_outputs, value_mask=source_mask
+        )
+        hidden = self.attention_projection(
+            ops.concatenate([decoder_outputs, context], -1)
+        )
+        hidden = self.dropout_layer(hidden, training=training)
+        return self.output_dense(hidden), weights
+
+    def decode(self, target_in, encoder_outputs, source_mask, states, training=None):
+        """Teacher-forced decoder: `(B, T)` ids -> `(B, T, V)` logits, weights."""
+        x = self.target_embedding(target_in)  # (B, T, E)
+        for i, layer in enumerate(self.decoder_layers):
+            y, *_ = layer(x, initial_state=states[i], training=training)  # (B, T, H)
+            y = self.dropout_layer(y, training=training)
+            x = x + y if i > 0 else y
+        return self._readout(x, encoder_outputs, source_mask, training)
+
+    def decode_step(self, token, encoder_outputs, source_mask, states):
+        """One step: `(B,)` ids -> `(B, V)` logits, new states, `(B, S)` weights."""
+        x = self.target_embedding(token)  # (B, E)
+        new_states = []
+        for i, layer in enumerate(self.decoder_layers):
+            y, layer_states = layer.cell(x, states[i])  # (B, H)
+            x = x + y if i > 0 else y
+            new_states.append(list(layer_states))
+        logits, weights = self._readout(x, encoder_outputs, source_mask, False)
+        return logits, new_states, weights
+
+    def generate(self, source, max_length=20):
+        """Greedy decoding of `(B, S)` source ids.
+
+        The loop runs in one compiled function (Keras's predict function over
+        a small model sharing these layers), built once per `max_length`.
+
+        Returns:
+            NumPy `(B, max_length)` ids (0 after `end_id`) and
+            `(B, max_length, S)` attention weights (zeros without attention).
+        """
+        decoder = self._greedy_decoders.get(max_length)
+        if decoder is None:
+            decoder = _GreedyDecoder(self, max_length, name="greedy_decoder")
+            self._greedy_decoders[max_length] = decoder
+        ids, weights = decoder.predict_on_batch(ops.convert_to_numpy(source))
+        return ops.convert_to_numpy(ids), ops.convert_to_numpy(weights)
+
+    @property
+    def _greedy_decoders(self):
+        # Kept out of Keras's attribute tracking: the decoders own no weights
+        # of their own and must not be saved with the model.
+        return self.__dict__.setdefault("_greedy_decoder_cache", {})
+
+    def get_config(self):
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            "vocabulary_size": self.vocabulary_size,
+            "embedding_dim": self.embedding_dim,
+            "hidden_dim": self.hidden_dim,
+            "num_layers": self.num_layers,
+            "cell": self.cell,
+            "bidirectional": self.bidirectional,
+            "attention": self.attention_type,
+            "dropout": self.dropout,
+            "start_id": self.start_id,
+            "end_id": self.end_id,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+
+class _GreedyDecoder(keras.Model):
+    """Greedy decoding loop over a trained `RNNSeq2Seq`, compiled by Keras."""
+
+    def __init__(self, seq2seq, max_length, **kwargs):
+        super().__init__(**kwargs)
+        self.__dict__["seq2seq"] = seq2seq  # Borrowed, not owned.
+        self.max_length = max_length
+        self.trace_count = 0  # Python side effect: counts (re)tracing.
+
+    def call(self, source):
+        self.trace_count += 1
+        model = self.seq2seq
+        source = ops.cast(source, "int32")
+        encoder_outputs, states, source_mask = model.encode(source)
+        batch, source_length = ops.shape(source)[0], ops.shape(source)[1]
+        flat_states = [s for layer_states in states for s in layer_states]
+        sizes = [len(layer_states) for layer_states in states]
+        ids = ops.zeros((batch, self.max_length), "int32")
+        weights = ops.zeros((batch, self.max_length, source_length), "float32")
+        token = ops.full((batch,), model.start_id, "int32")
+        done = ops.zeros((batch,), "bool")
+
+        def unflatten(flat):
+            out, start = [], 0
+            for size in sizes:
+                out.append(list(flat[start : start + size]))
+                start += size
+            return out
+
+        def body(i, carry):
+            token, done, ids, weights, flat = carry
+            logits, new_states, step_weights = model.decode_step(
+                token, encoder_outputs, source_mask, unflatten(flat)
+            )
+            token = ops.cast(ops.argmax(logits, -1), "int32")
+            token = ops.where(done, 0, token)  # Pad after [END].
+            done = ops.logical_or(done, ops.equal(token, model.end_id))
+            ids = ops.slice_update(ids, [0, i], token[:, None])
+            if step_weights is not None:
+                step_weights = ops.cast(step_weights, "float32")[:, None, :]
+                weights = ops.slice_update(weights, [0, i, 0], step_weights)
+            flat = [s for layer_states in new_states for s in layer_states]
+            return token, done, ids, weights, flat
+
+        _, _, ids, weights, _ = ops.fori_loop(
+            0, self.max_length, body, (token, done, ids, weights, flat_states)
+        )
+        return ids, weights
