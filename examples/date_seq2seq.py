@@ -123,6 +123,7 @@ def train(args):
     model.fit(
         dates.make_dataset(train_pairs, args.batch_size, shuffle=True, seed=args.seed),
         epochs=args.epochs,
+        shuffle=False,  # The dataset shuffles itself each epoch.
         callbacks=[callback],
         verbose=args.verbose,
     )

@@ -3,9 +3,9 @@
     >>> from keras_attn.data import dates
     >>> for human, iso in dates.generate_pairs(3, seed=1):
     ...     print(f"{human!r:34} -> {iso}")
-    '11/13/75'                         -> 1975-11-13
-    'WEDNESDAY, MAY 4, 2016'           -> 2016-05-04
-    'sunday, jan 18, 1959'             -> 1959-01-18
+    'Saturday, February 9, 1974'       -> 1974-02-09
+    '2/27/1971'                        -> 1971-02-27
+    '9/26/34'                          -> 2034-09-26
 
 Everything is deterministic from a seed. Characters map to ids through one
 vocabulary shared by source and target: id 0 pads, 1 is an unknown character,
