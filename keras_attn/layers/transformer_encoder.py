@@ -180,6 +180,12 @@ class TransformerEncoder(keras.layers.Layer):
     def compute_output_shape(self, inputs_shape, *args, **kwargs):
         return inputs_shape
 
+    def compute_output_spec(self, *args, **kwargs):
+        # How many outputs there are depends on call flags
+        # (`return_attention_scores`, a cache) that `compute_output_shape`
+        # never sees, so symbolic calls trace `call` instead.
+        return keras.Operation.compute_output_spec(self, *args, **kwargs)
+
     def get_config(self):
         config = super().get_config()
         config.update(
