@@ -19,7 +19,6 @@ import os
 import time
 
 import keras
-import numpy as np
 
 from keras_attn.data import dates
 from keras_attn.models import RNNSeq2Seq

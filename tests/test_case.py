@@ -99,6 +99,7 @@ def run_layer_test(
     # Symbolic call: shapes with an unknown batch size.
     layer = layer_cls(**init_kwargs)
     model, symbolic_outputs = _build_model(layer, inputs, call_kwargs)
+    assert len(flatten(symbolic_outputs)) == len(expected_output_shapes)
     for o, shape in zip(flatten(symbolic_outputs), expected_output_shapes):
         assert tuple(o.shape) == (None,) + tuple(shape[1:])
     eager = [to_numpy(o) for o in flatten(model(inputs, training=False))]

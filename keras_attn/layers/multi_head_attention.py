@@ -245,6 +245,11 @@ class MultiHeadAttention(keras.layers.Layer):
         value_heads = self._split_heads(self.value_dense(value), self.value_dim)
         return ops.stack([key_heads, value_heads], axis=1)  # (B, 2, S, N, H)
 
+    def compute_output_spec(self, *args, **kwargs):
+        # The number of outputs depends on call flags (`return_attention_scores`,
+        # a cache) that `compute_output_shape` never sees: trace `call` instead.
+        return keras.Operation.compute_output_spec(self, *args, **kwargs)
+
     def compute_output_shape(self, query_shape, value_shape=None, key_shape=None):
         return tuple(query_shape[:-1]) + (self.output_dim or query_shape[-1],)
 

@@ -38,6 +38,8 @@ class PositionalEmbedding(keras.layers.Layer):
     Call arguments:
         inputs: `(B, T, D)` embeddings, used for their shape.
         start_index: position of the first element (for cached decoding).
+            A Python int is checked against `sequence_length`; a traced
+            index must keep `start_index + T <= sequence_length`.
 
     Returns:
         `(B, T, D)` position embeddings.
@@ -84,7 +86,10 @@ class PositionalEmbedding(keras.layers.Layer):
             )
 
     def call(self, inputs, start_index=0):
-        check_sequence_length(inputs.shape[1], self.sequence_length, self.name)
+        last = inputs.shape[1]
+        if last is not None and isinstance(start_index, int):
+            last += start_index  # A traced index is the caller's to keep in range.
+        check_sequence_length(last, self.sequence_length, self.name)
         shape = ops.shape(inputs)
         length, width = shape[1], inputs.shape[-1]
         positions = ops.arange(length, dtype="int32") + start_index  # (T,)
