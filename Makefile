@@ -32,7 +32,7 @@ test-jax: $(VENV)/.dev
 	KERAS_BACKEND=jax $(BIN)/python -m pytest -n 2 -m "not slow and not tf_only" keras_attn tests docs
 
 docs: $(VENV)/.dev
-	$(BIN)/mkdocs build --strict --quiet
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .

@@ -133,7 +133,7 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--num-train", type=int, default=45000)
     p.add_argument("--num-test", type=int, default=5000)
-    p.add_argument("--epochs", type=int, default=10, help="at most this many")
+    p.add_argument("--epochs", type=int, default=5, help="at most this many")
     p.add_argument(
         "--target",
         type=float,

@@ -148,7 +148,7 @@ class RNNSeq2Seq(keras.Model):
         final_states = []
         for i, layer in enumerate(self.encoder_layers):
             y, *states = layer(x, mask=mask, training=training)  # (B, S, H)
-            if self.bidirectional_states(states):
+            if isinstance(layer, keras.layers.Bidirectional):
                 half = len(states) // 2  # [fwd states..., bwd states...]
                 states = [
                     ops.concatenate([f, b], -1)
@@ -158,9 +158,6 @@ class RNNSeq2Seq(keras.Model):
             x = x + y if i > 0 else y  # Residual between stacked layers.
             final_states.append(states)
         return x, final_states, mask
-
-    def bidirectional_states(self, states):
-        return isinstance(self.encoder_layers[0], keras.layers.Bidirectional)
 
     def _readout(self, decoder_outputs, encoder_outputs, source_mask, training):
         if self.attention is None:
