@@ -185,7 +185,7 @@ def main(argv=None):
 
     candidates = [c for c in _candidates(args) if c[0] in pairs]
     models = {}
-    for pair, side, label, factory, call in candidates:
+    for _pair, _side, label, factory, call in candidates:
         start = time.perf_counter()
         model = _build_model(factory, call, args.length, args.width)
         model.train_on_batch(x, y)  # traces and compiles
