@@ -13,6 +13,10 @@ rounds, every candidate in turn runs `--steps` timed `train_on_batch` steps
 (the order is reversed every other round so no candidate always goes first).
 The report gives the median tokens/s per candidate over the rounds
 (tokens = batch * length per step) and the ratio ours / peer for each pair.
+It also gives tokens per CPU-second of this process (all its threads): on a
+shared machine, other processes slow the wall clock down far more than they
+change the CPU time, so a ratio that moves in wall time but not in CPU time
+is noise. The load average is printed before and after for the same reason.
 
 The backend comes from the `KERAS_BACKEND` environment variable:
 
@@ -56,6 +60,13 @@ def _version(dist):
         return "not installed"
 
 
+def _loadavg():
+    try:
+        return " ".join(f"{v:.2f}" for v in os.getloadavg())
+    except (AttributeError, OSError):
+        return "unknown"
+
+
 def _print_header(args):
     cores = os.cpu_count()
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else cores
@@ -68,6 +79,7 @@ def _print_header(args):
     if backend == "jax":
         print(f"jax:        {_version('jax')}")
     print(f"backend:    {backend}")
+    print(f"load avg:   {_loadavg()} (1, 5, 15 min, before the run)")
     print(
         f"config:     batch={args.batch} length={args.length} width={args.width} "
         f"heads={args.heads} key_dim={args.width // args.heads} "
@@ -131,12 +143,12 @@ def _build_model(factory, call, length, width):
 
 
 def _time_steps(model, x, y, steps):
-    """Seconds for `steps` train steps; the returned loss forces a sync."""
-    start = time.perf_counter()
+    """Wall and CPU seconds for `steps` train steps (the loss forces a sync)."""
+    start, cpu_start = time.perf_counter(), time.process_time()
     for _ in range(steps):
         loss = model.train_on_batch(x, y)
     float(np.asarray(loss))
-    return time.perf_counter() - start
+    return time.perf_counter() - start, time.process_time() - cpu_start
 
 
 def main(argv=None):
@@ -200,25 +212,39 @@ def main(argv=None):
     print()
 
     rates = {label: [] for label in models}
+    cpu_rates = {label: [] for label in models}
     order = list(models)
     for r in range(args.rounds):
         for label in order if r % 2 == 0 else order[::-1]:
-            seconds = _time_steps(models[label], x, y, args.steps)
+            seconds, cpu_seconds = _time_steps(models[label], x, y, args.steps)
             rates[label].append(tokens / seconds)
+            cpu_rates[label].append(tokens / max(cpu_seconds, 1e-9))
+
+    def median(table, label):
+        return statistics.median(table[label])
 
     width = max(len(label) for label in models)
-    print(f"{'candidate':<{width}}  median tok/s     min tok/s     max tok/s")
+    print(
+        f"{'candidate':<{width}}  median tok/s     min tok/s     max tok/s"
+        "  median tok/cpu-s"
+    )
     for label, values in rates.items():
         print(
-            f"{label:<{width}}  {statistics.median(values):12,.0f}  "
-            f"{min(values):12,.0f}  {max(values):12,.0f}"
+            f"{label:<{width}}  {median(rates, label):12,.0f}  "
+            f"{min(values):12,.0f}  {max(values):12,.0f}  "
+            f"{median(cpu_rates, label):16,.0f}"
         )
     print()
     for pair in pairs:
         ours = next(c[2] for c in candidates if c[0] == pair and c[1] == "ours")
         peer = next(c[2] for c in candidates if c[0] == pair and c[1] == "peer")
-        ratio = statistics.median(rates[ours]) / statistics.median(rates[peer])
-        print(f"ratio {pair:<8} ours/peer = {ratio:.3f}x  ({ours} / {peer})")
+        ratio = median(rates, ours) / median(rates, peer)
+        cpu_ratio = median(cpu_rates, ours) / median(cpu_rates, peer)
+        print(
+            f"ratio {pair:<8} ours/peer = {ratio:.3f}x tok/s "
+            f"({cpu_ratio:.3f}x tok/cpu-s)  {ours} / {peer}"
+        )
+    print(f"load avg after: {_loadavg()}")
     sys.stdout.flush()
 
 
