@@ -32,6 +32,11 @@ class TokenAndPositionEmbedding(keras.layers.Layer):
         `(B, T, hidden_dim)` embeddings, masked where `token_ids == 0` when
         `mask_zero`.
 
+    The token table is a `keras.layers.ReversibleEmbedding`:
+    `layer.token_embedding(hidden, reverse=True)` gives `(B, T,
+    vocabulary_size)` logits through the same weights (tied output
+    embedding).
+
     Example:
 
     >>> import numpy as np
@@ -69,9 +74,12 @@ class TokenAndPositionEmbedding(keras.layers.Layer):
         self.supports_masking = True
 
     def _embedding(self, size, name):
-        return keras.layers.Embedding(
+        # Reversible: `token_embedding(x, reverse=True)` projects hidden
+        # states back to token logits with the same table (weight tying).
+        return keras.layers.ReversibleEmbedding(
             size,
             self.hidden_dim,
+            tie_weights=True,
             embeddings_initializer=self.embeddings_initializer,
             dtype=self.dtype_policy,
             name=name,

@@ -1,0 +1,297 @@
+import math
+
+import keras
+import keras_hub
+import numpy as np
+import pytest
+from keras import ops
+
+from keras_attn.models import TransformerSeq2Seq
+from tests.layers.copy_weights import copy_hub_decoder
+from tests.layers.copy_weights import copy_hub_encoder
+from tests.test_case import assert_close
+from tests.test_case import to_numpy
+
+SMALL = dict(
+    encoder_vocabulary_size=13,
+    num_layers=2,
+    num_heads=2,
+    hidden_dim=8,
+    intermediate_dim=16,
+    dropout=0.0,
+    max_sequence_length=7,
+)
+SOURCE = np.array([[5, 6, 7, 8, 9, 0], [4, 10, 0, 0, 0, 0]], "int32")
+TARGET = np.array([[2, 5, 7, 8], [2, 6, 0, 0]], "int32")
+
+
+def small_model(**overrides):
+    return TransformerSeq2Seq(**{**SMALL, **overrides})
+
+
+def inputs(source=SOURCE, target=TARGET):
+    return {"encoder_token_ids": source, "decoder_token_ids": target}
+
+
+def hub_reference(model, source, target):
+    """The same network from keras-hub layers, weights copied from `model`.
+
+    Embeddings: keras Embedding × √D + keras-hub SinePositionEncoding;
+    blocks: keras_hub.layers.TransformerEncoder/Decoder; tied logits.
+    """
+    D = model.hidden_dim
+    table = to_numpy(model.encoder_embedding.token_embedding.embeddings)
+    sine = keras_hub.layers.SinePositionEncoding()
+
+    def embed(ids):
+        x = table[ids] * math.sqrt(D)
+        return x + to_numpy(sine(x))
+
+    kwargs = dict(
+        intermediate_dim=model.intermediate_dim,
+        num_heads=model.num_heads,
+        normalize_first=model.normalize_first,
+        layer_norm_epsilon=1e-5,
+    )
+    x = embed(source)
+    source_mask = source != 0
+    for ours in model.encoder_layers:
+        hub = keras_hub.layers.TransformerEncoder(**kwargs)
+        hub.build(x.shape)
+        copy_hub_encoder(hub, ours)
+        x = to_numpy(hub(x, padding_mask=source_mask))
+    encoded = x
+    y = embed(target)
+    for ours in model.decoder_layers:
+        hub = keras_hub.layers.TransformerDecoder(**kwargs)
+        hub.build(y.shape, encoded.shape)
+        copy_hub_decoder(hub, ours)
+        y = to_numpy(
+            hub(
+                y,
+                encoded,
+                decoder_padding_mask=target != 0,
+                encoder_padding_mask=source_mask,
+            )
+        )
+    return y @ table.T
+
+
+@pytest.mark.parametrize("normalize_first", [False])
+def test_matches_keras_hub_layers_with_padding(normalize_first):
+    model = small_model(normalize_first=normalize_first)
+    expected = hub_reference(model, SOURCE, TARGET)
+    actual = to_numpy(model(inputs()))
+    real = TARGET != 0  # Padded target positions are not compared.
+    assert_close(actual[real], expected[real])
+
+
+def test_extra_source_padding_changes_nothing():
+    model = small_model()
+    longer = np.pad(SOURCE, [[0, 0], [0, 1]])
+    assert_close(model(inputs(longer)), model(inputs()))
+
+
+def test_cross_attention_comes_from_source_padding():
+    model = small_model()
+    encoded, mask = model.encode(SOURCE)
+    _, cross = model.decode(TARGET, encoded, mask, return_attention_scores=True)
+    assert len(cross) == SMALL["num_layers"]
+    weights = to_numpy(cross[-1])  # (B, N, T, S)
+    assert weights.shape == (2, 2, 4, 6)
+    np.testing.assert_array_equal(weights[1, :, :, 2:], 0.0)
+    # Real target positions spread one unit of attention over the source;
+    # padded target positions (queries) attend nowhere.
+    sums = weights.sum(-1).transpose(0, 2, 1)  # (B, T, N)
+    assert_close(sums[TARGET != 0], 1.0)
+    np.testing.assert_array_equal(sums[TARGET == 0], 0.0)
+
+
+def test_cached_steps_equal_the_full_pass():
+    model = small_model()
+    encoded, mask = model.encode(SOURCE)
+    full = to_numpy(model.decode(TARGET, encoded, mask))
+    self_caches, cross_caches = model.init_cache(encoded, max_length=5)
+    for i in range(TARGET.shape[1]):
+        logits, self_caches, _ = model.decode_step(
+            ops.convert_to_tensor(TARGET[:, i]), i, self_caches, cross_caches, mask
+        )
+        row = TARGET[:, i] != 0
+        assert_close(to_numpy(logits)[row], full[row, i])
+
+
+def greedy_reference(model, source, max_length):
+    """Greedy decoding by full, uncached forward passes."""
+    batch = source.shape[0]
+    target = np.full((batch, 1), model.start_id, "int32")
+    done = np.zeros(batch, bool)
+    out = np.zeros((batch, max_length), "int32")
+    for i in range(max_length):
+        logits = to_numpy(model(inputs(source, target)))[:, -1]
+        token = np.where(done, 0, logits[:, 1:].argmax(-1) + 1)  # Never pad.
+        out[:, i] = token
+        done |= token == model.end_id
+        target = np.concatenate([target, np.maximum(token, 1)[:, None]], 1)
+    return out
+
+
+def beam_reference(model, source, max_length, beam_size, length_penalty):
+    """Beam search over explicit hypotheses and uncached forward passes."""
+    results = []
+    for row in source:
+        beams = [((), 0.0, False)]  # (tokens, log-prob, finished)
+        for _ in range(max_length):
+            candidates = []
+            for tokens, score, finished in beams:
+                if finished:
+                    candidates.append((tokens + (0,), score, True))
+                    continue
+                target = np.array([(model.start_id,) + tokens], "int32")
+                logits = to_numpy(model(inputs(row[None], target)))[0, -1]
+                log_probs = logits - np.log(np.exp(logits - logits.max()).sum())
+                log_probs -= logits.max()
+                for token, lp in enumerate(log_probs[1:], start=1):  # Never pad.
+                    candidates.append(
+                        (tokens + (token,), score + lp, token == model.end_id)
+                    )
+            candidates.sort(key=lambda c: -c[1])
+            beams = candidates[:beam_size]
+
+        def normalized(beam):
+            tokens, score, _ = beam
+            length = next(
+                (i + 1 for i, t in enumerate(tokens) if t == model.end_id),
+                len(tokens),
+            )
+            return score / length**length_penalty
+
+        results.append(max(beams, key=normalized)[0])
+    return np.array(results, "int32")
+
+
+def test_greedy_generation_equals_uncached_argmax():
+    model = small_model()
+    ids, weights = model.generate(SOURCE, max_length=5)
+    np.testing.assert_array_equal(ids, greedy_reference(model, SOURCE, 5))
+    assert weights.shape == (2, 5, SMALL["max_sequence_length"])
+    alive = np.cumsum(ids == model.end_id, 1) - (ids == model.end_id) == 0
+    assert_close(weights.sum(-1)[alive], np.ones(alive.sum()))
+    np.testing.assert_array_equal(weights[1, :, 2:], 0.0)
+
+
+@pytest.mark.parametrize("length_penalty", [0.0, 1.0])
+def test_beam_search_equals_reference(length_penalty):
+    # Few classes and a peaked model so beams end at different lengths.
+    model = small_model(encoder_vocabulary_size=6, start_id=1, end_id=2)
+    weights = model.get_weights()
+    rng = np.random.default_rng(1)
+    model.set_weights([w + rng.normal(0, 0.5, w.shape) for w in weights])
+    source = np.array([[3, 4, 5, 0], [5, 5, 0, 0]], "int32")
+    ids, _ = model.generate(
+        source, max_length=4, beam_size=3, length_penalty=length_penalty
+    )
+    expected = beam_reference(model, source, 4, 3, length_penalty)
+    np.testing.assert_array_equal(ids, expected)
+
+
+def test_beam_size_one_is_greedy():
+    model = small_model()
+    greedy, _ = model.generate(SOURCE, max_length=5)
+    beam, _ = model.generate(SOURCE, max_length=5, beam_size=1, length_penalty=0.0)
+    np.testing.assert_array_equal(greedy, beam)
+
+
+def test_generation_compiles_once_per_setting():
+    model = small_model()
+    model.generate(SOURCE, max_length=5, beam_size=2)
+    decoder = model._decoders[(5, 2, 1.0)]
+    traces = decoder.trace_count  # The first call may also build (JAX).
+    for length in (3, 6, 4):
+        model.generate(SOURCE[:, :length], max_length=5, beam_size=2)
+    assert decoder.trace_count == traces
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    # Shared vocabulary and tied output: one table, no logits layer.
+    [{}, {"decoder_vocabulary_size": 11, "tie_embeddings": False}],
+)
+def test_vocabularies_and_tying(overrides):
+    model = small_model(**overrides)
+    D, V = SMALL["hidden_dim"], SMALL["encoder_vocabulary_size"]
+    tables = [
+        w for w in model.weights if "embedding" in w.path and "position" not in w.path
+    ]
+    if "decoder_vocabulary_size" in overrides:
+        assert sorted(tuple(w.shape) for w in tables) == [(11, D), (V, D)]
+        assert model.output_dense.kernel.shape == (D, 11)
+        assert tuple(model(inputs()).shape) == (2, 4, 11)
+    else:
+        assert [tuple(w.shape) for w in tables] == [(V, D)]
+        assert model.output_dense is None
+
+
+def test_save_and_load_round_trip(tmp_path):
+    model = small_model(decoder_vocabulary_size=11, normalize_first=True)
+    path = str(tmp_path / "model.keras")
+    model.save(path)
+    restored = keras.saving.load_model(path)
+    assert restored.get_config() == model.get_config()
+    assert_close(restored(inputs()), model(inputs()))
+    np.testing.assert_array_equal(
+        restored.generate(SOURCE, 4, beam_size=2)[0],
+        model.generate(SOURCE, 4, beam_size=2)[0],
+    )
+
+
+def test_fit_learns_to_copy():
+    rng = np.random.default_rng(0)
+    source = rng.integers(4, 13, size=(256, 5)).astype("int32")
+    decoder_in = np.concatenate([np.full((256, 1), 2), source], 1).astype("int32")
+    labels = np.concatenate([source, np.full((256, 1), 3)], 1).astype("int32")
+    model = small_model(hidden_dim=32, intermediate_dim=64)
+    model.compile(
+        optimizer=keras.optimizers.Adam(3e-3),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
+    history = model.fit(
+        inputs(source, decoder_in), labels, epochs=8, batch_size=32, verbose=0
+    )
+    losses = history.history["loss"]
+    assert losses[-1] < 0.5 * losses[0]
+
+
+def test_mixed_precision_and_xla():
+    model = small_model()
+    eager = to_numpy(model(inputs()))
+    model.compile(jit_compile=True)
+    assert_close(model.predict(inputs(), verbose=0), eager, atol=1e-4)
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    half = small_model()
+    outputs = to_numpy(ops.cast(half(inputs()), "float32"))
+    assert np.isfinite(outputs).all()
+    ids, weights = half.generate(SOURCE, max_length=3, beam_size=2)
+    assert np.isfinite(weights).all()
+
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda m: m.generate(SOURCE, max_length=8), "max_length"),
+        (lambda m: m.generate(SOURCE, max_length=0), "max_length"),
+        (lambda m: m.generate(SOURCE, beam_size=0), "beam_size"),
+        (lambda m: m.generate(np.ones((1, 9), "int32")), "max_sequence_length"),
+        (lambda m: m.generate(np.ones((9,), "int32")), "shape"),
+    ],
+)
+def test_bad_generation_arguments_raise(call, message):
+    with pytest.raises(ValueError, match=message):
+        call(small_model())
+
+
+def test_empty_source_gives_finite_output():
+    model = small_model()
+    empty = np.zeros((1, 4), "int32")
+    ids, weights = model.generate(empty, max_length=3)
+    assert np.isfinite(weights).all()
+    np.testing.assert_array_equal(weights, 0.0)
