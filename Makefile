@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test test-tf test-jax docs lint bench clean
+.PHONY: demo data test test-tf test-jax docs lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,10 @@ $(VENV)/.dev: $(VENV)/.runtime
 ## Train the attention seq2seq date converter, plot attention, save + export.
 demo: $(VENV)/.runtime
 	$(BIN)/python examples/date_seq2seq.py --output-dir outputs/date_seq2seq
+
+## Fetch the public-domain corpora into $KERAS_ATTN_DATA (~/.cache/keras_attn).
+data: $(VENV)/.runtime
+	$(BIN)/python -m keras_attn.data.corpora
 
 ## The whole suite: TensorFlow backend, JAX backend, docs build, lint.
 test: $(VENV)/.dev
