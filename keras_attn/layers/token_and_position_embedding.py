@@ -87,6 +87,9 @@ class TokenAndPositionEmbedding(keras.layers.Layer):
 
     def build(self, token_ids_shape, segment_ids_shape=None):
         self.token_embedding = self._embedding(self.vocabulary_size, "token_embedding")
+        # A reverse call passes the hidden states' padding mask on to the
+        # logits (the forward call makes no mask of its own).
+        self.token_embedding.supports_masking = True
         self.token_embedding.build(token_ids_shape)
         self.position_embedding = PositionalEmbedding(
             self.sequence_length,
