@@ -1,6 +1,8 @@
 from keras import ops
 
+from keras_attn.layers.attention_utils import compute_attention_mask
 from keras_attn.layers.attention_utils import keras_mask_of
+from keras_attn.layers.attention_utils import masked_softmax
 from keras_attn.layers.attention_utils import register
 from keras_attn.layers.multi_head_attention import MultiHeadAttention
 
@@ -10,8 +12,13 @@ class MultiHeadSelfAttention(MultiHeadAttention):
     """Multi-head self-attention: queries, keys and values from one sequence.
 
     A `MultiHeadAttention` whose three input projections are fused into one
-    matrix multiplication (one `(D, 3·N·H)` kernel instead of three), which is
-    the only thing it changes; masks, cache and outputs behave the same.
+    matrix multiplication (one `(D, 3·N·H)` kernel instead of three); masks,
+    cache and outputs behave the same. Without a cache (training, encoders)
+    it projects straight to the head-major `(B, N, T, H)` layout with one
+    einsum over the kernel viewed as `(D, 3, N, H)` and attends with batched
+    matrix products, which avoids slicing the fused projection and
+    transposing to and from `(B, T, N, H)`: faster on CPU with both the
+    TensorFlow and JAX backends (see docs/benchmarks.md).
 
     Args:
         num_heads: number of heads.
@@ -65,6 +72,10 @@ class MultiHeadSelfAttention(MultiHeadAttention):
         training=None,
     ):
         mask = keras_mask_of(inputs) if mask is None else mask
+        if cache is None:
+            return self._attend_head_major(
+                inputs, mask, attention_mask, return_attention_scores, training
+            )
         batch, length = ops.shape(inputs)[0], ops.shape(inputs)[1]
         qkv = ops.reshape(
             self.qkv_dense(inputs),
@@ -84,6 +95,41 @@ class MultiHeadSelfAttention(MultiHeadAttention):
             return_attention_scores=return_attention_scores,
             training=training,
         )
+
+    def _attend_head_major(
+        self, inputs, mask, attention_mask, return_attention_scores, training
+    ):
+        # B: batch, T: length, D: width, N: heads, H: head size.
+        heads, size = self.num_heads, self.key_dim
+        kernel = ops.reshape(self.qkv_dense.kernel, (-1, 3, heads, size))
+        kernel = ops.cast(kernel, inputs.dtype)  # (D, 3, N, H)
+        qkv = ops.einsum("btd,dcnh->cbnth", inputs, kernel)  # (3, B, N, T, H)
+        if self.use_bias:
+            bias = ops.reshape(self.qkv_dense.bias, (3, 1, heads, 1, size))
+            qkv = qkv + ops.cast(bias, qkv.dtype)
+        query, key, value = qkv[0], qkv[1], qkv[2]  # (B, N, T, H)
+        query = query * ops.cast(1.0 / size**0.5, query.dtype)
+        scores = ops.einsum("bnth,bnsh->bnts", query, key)  # (B, N, T, S)
+        allowed = compute_attention_mask(
+            inputs,
+            inputs,
+            query_mask=mask,
+            key_mask=mask,
+            attention_mask=attention_mask,
+            causal=self.causal,
+        )  # (B, T, S) or None
+        if allowed is not None:
+            allowed = ops.expand_dims(allowed, 1)  # (B, 1, T, S)
+        weights = masked_softmax(scores, allowed)  # (B, N, T, S)
+        dropped = self.dropout_layer(weights, training=training)
+        output = ops.einsum("bnts,bnsh->bnth", dropped, value)  # (B, N, T, H)
+        kernel = ops.reshape(self.output_dense.kernel, (heads, size, -1))
+        output = ops.einsum(
+            "bnth,nhd->btd", output, ops.cast(kernel, output.dtype)
+        )  # (B, T, D)
+        if self.use_bias:
+            output = output + ops.cast(self.output_dense.bias, output.dtype)
+        return (output, weights) if return_attention_scores else output
 
     def compute_output_shape(self, inputs_shape):
         return tuple(inputs_shape[:-1]) + (self.output_dim or inputs_shape[-1],)
