@@ -17,6 +17,7 @@ Full run: see docs/translation.md for the measured BLEU, hardware and time.
 import argparse
 import json
 import os
+import re
 import time
 
 import keras
@@ -113,7 +114,14 @@ def translate(model, tokenizer, texts, args, beam_size=1):
             outputs.append(tokenizer.detokenize(row))
         weights.append(chunk_weights)
     texts = [t.numpy().decode() if hasattr(t, "numpy") else str(t) for t in outputs]
-    return texts, weights
+    return [untokenize(t) for t in texts], weights
+
+
+def untokenize(text):
+    """WordPiece detokenizing leaves spaces around punctuation: drop them."""
+    text = re.sub(r" ([.,;:!?)])", r"\1", text)
+    text = re.sub(r" ?' ?", "'", text)  # LORD ' s -> LORD's
+    return re.sub(r"\( ", "(", text)
 
 
 def bleu(hypotheses, references):
