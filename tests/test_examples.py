@@ -3,7 +3,10 @@
 import os
 
 import keras
+import pytest
 
+from examples import bert_finetune
+from examples import bert_pretrain
 from examples import date_seq2seq
 from examples import translate_transformer
 
@@ -32,3 +35,17 @@ def test_translate_tiny(tmp_path):
     assert os.path.getsize(tmp_path / "cross_attention.png") > 5_000
     assert (tmp_path / "logs" / "transformer").is_dir()
     assert (tmp_path / "checkpoints" / "rnn.weights.h5").exists()
+
+
+@pytest.mark.tf_only  # The models run on JAX in tests/models; once is enough here.
+def test_bert_pretrain_then_finetune_tiny(tmp_path):
+    flags = ["--tiny", "--verbose", "0", "--output-dir", str(tmp_path)]
+    pretrained = bert_pretrain.main(flags)
+    assert set(pretrained["held_out"]) >= {"mlm_accuracy", "nsp_accuracy"}
+    assert (tmp_path / "backbone.keras").exists()
+    assert os.path.getsize(tmp_path / "attention.png") > 5_000
+    finetuned = bert_finetune.main(flags)
+    for name in ("bag_of_words", "frozen_backbone", "fine_tuned"):
+        assert 0.0 <= finetuned[name]["test_accuracy"] <= 1.0
+    frozen = finetuned["frozen_backbone"]["trainable_parameters"]
+    assert frozen < finetuned["fine_tuned"]["trainable_parameters"]

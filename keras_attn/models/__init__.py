@@ -1,7 +1,19 @@
 """Models assembled from keras_attn layers with the functional API."""
 
 from keras_attn.models.beam_search import beam_search
+from keras_attn.models.bert.bert_backbone import BertBackbone
+from keras_attn.models.bert.bert_classifier import BertClassifier
+from keras_attn.models.bert.bert_pretrainer import BertPretrainer
+from keras_attn.models.bert.bert_token_classifier import BertTokenClassifier
 from keras_attn.models.seq2seq.rnn_seq2seq import RNNSeq2Seq
 from keras_attn.models.seq2seq.transformer_seq2seq import TransformerSeq2Seq
 
-__all__ = ["RNNSeq2Seq", "TransformerSeq2Seq", "beam_search"]
+__all__ = [
+    "BertBackbone",
+    "BertClassifier",
+    "BertPretrainer",
+    "BertTokenClassifier",
+    "RNNSeq2Seq",
+    "TransformerSeq2Seq",
+    "beam_search",
+]

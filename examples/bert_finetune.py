@@ -1,0 +1,173 @@
+"""Fine-tune the pretrained BERT to classify fortunes by topic.
+
+    python -m examples.bert_pretrain          # first: the backbone
+    python -m examples.bert_finetune          # the full run
+    python -m examples.bert_finetune --tiny   # a smoke run, seconds
+
+Classifies the entries of the Debian `fortunes` collection by their topic
+file, three ways, and reports held-out accuracy and training time for each:
+
+1. a bag-of-words baseline (TF-IDF features, logistic regression);
+2. the pretrained backbone frozen, only a classification head trained;
+3. full fine-tuning of backbone and head.
+
+Full run: see docs/bert.md for the measured numbers, hardware and time.
+"""
+
+import argparse
+import json
+import os
+import time
+
+import keras
+import numpy as np
+
+from examples import _common
+from keras_attn.data import corpora
+from keras_attn.data import pipelines
+from keras_attn.data import tokenizers
+from keras_attn.models import BertClassifier
+
+
+def bag_of_words(splits, num_classes, args):
+    """TF-IDF over the 20,000 most frequent words, then logistic regression."""
+    texts, labels = splits["train"]
+    vectorize = keras.layers.TextVectorization(max_tokens=20_000, output_mode="tf_idf")
+    vectorize.adapt(texts)
+
+    def features(split):
+        texts, labels = splits[split]
+        return np.asarray(vectorize(texts)), np.asarray(labels)
+
+    model = keras.Sequential([keras.layers.Dense(num_classes)])
+    model.compile(
+        optimizer=keras.optimizers.Adam(1e-3),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+    start = time.perf_counter()
+    model.fit(
+        *features("train"),
+        validation_data=features("validation"),
+        epochs=args.baseline_epochs,
+        batch_size=args.batch_size,
+        callbacks=[
+            keras.callbacks.EarlyStopping(patience=2, restore_best_weights=True)
+        ],
+        verbose=args.verbose,
+    )
+    seconds = time.perf_counter() - start
+    _, accuracy = model.evaluate(*features("test"), verbose=0)
+    return {
+        "test_accuracy": round(float(accuracy), 4),
+        "train_seconds": round(seconds, 1),
+    }
+
+
+def fine_tune(backbone_path, datasets, num_classes, args, frozen):
+    backbone = keras.saving.load_model(backbone_path)
+    backbone.trainable = not frozen
+    classifier = BertClassifier(backbone, num_classes, dropout=args.dropout)
+    classifier.compile(
+        optimizer=keras.optimizers.AdamW(
+            args.head_learning_rate if frozen else args.learning_rate
+        ),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+        jit_compile=args.jit_compile,
+    )
+    name = "frozen" if frozen else "fine_tuned"
+    callbacks = _common.training_callbacks(args, name, args.minutes * 60)
+    callbacks.append(
+        keras.callbacks.EarlyStopping(patience=2, restore_best_weights=True)
+    )
+    start = time.perf_counter()
+    history = classifier.fit(
+        datasets["train"],
+        validation_data=datasets["validation"],
+        epochs=args.epochs,
+        callbacks=callbacks,
+        shuffle=False,  # The dataset shuffles itself each epoch.
+        verbose=args.verbose,
+    )
+    seconds = time.perf_counter() - start
+    _, accuracy = classifier.evaluate(datasets["test"], verbose=0)
+    return {
+        "test_accuracy": round(float(accuracy), 4),
+        "train_seconds": round(seconds, 1),
+        "epochs": len(history.history["loss"]),
+        "trainable_parameters": sum(
+            int(np.prod(w.shape)) for w in classifier.trainable_weights
+        ),
+    }
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    _common.add_common_flags(p, "outputs/bert")
+    p.add_argument(
+        "--pretrained-dir",
+        default=None,
+        help="output folder of bert_pretrain (default: --output-dir)",
+    )
+    p.add_argument("--minutes", type=float, default=5, help="budget per model")
+    p.add_argument("--epochs", type=int, default=10, help="at most this many")
+    p.add_argument("--baseline-epochs", type=int, default=30)
+    p.add_argument("--sequence-length", type=int, default=128)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--dropout", type=float, default=0.1)
+    p.add_argument("--learning-rate", type=float, default=1e-4)
+    p.add_argument("--head-learning-rate", type=float, default=1e-3)
+    args = p.parse_args(argv)
+    args.pretrained_dir = args.pretrained_dir or args.output_dir
+    if args.tiny:
+        args.minutes, args.epochs, args.baseline_epochs = 0, 1, 1
+        args.sequence_length = 32
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    os.makedirs(args.output_dir, exist_ok=True)
+    keras.utils.set_random_seed(args.seed)
+    texts, labels, label_names = corpora.load_fortunes(_common.corpus_dir(args))
+    splits = corpora.split_fortunes(texts, labels, seed=args.seed)
+    print(
+        f"{len(texts)} fortunes in {len(label_names)} topics; "
+        + ", ".join(f"{k} {len(v[0])}" for k, v in splits.items())
+    )
+    tokenizer = tokenizers.load_tokenizer(
+        os.path.join(args.pretrained_dir, "tokenizer")
+    )
+    datasets = {
+        split: pipelines.classification_dataset(
+            list(split_texts),
+            list(split_labels),
+            tokenizer,
+            args.sequence_length,
+            args.batch_size,
+            shuffle=split == "train",
+            seed=args.seed,
+        )
+        for split, (split_texts, split_labels) in splits.items()
+    }
+    backbone_path = os.path.join(args.pretrained_dir, "backbone.keras")
+    num_classes = len(label_names)
+    results = {
+        "num_classes": num_classes,
+        "majority_class": round(
+            float(np.bincount(splits["test"][1]).max() / len(splits["test"][1])), 4
+        ),
+        "bag_of_words": bag_of_words(splits, num_classes, args),
+        "frozen_backbone": fine_tune(backbone_path, datasets, num_classes, args, True),
+        "fine_tuned": fine_tune(backbone_path, datasets, num_classes, args, False),
+    }
+    for name, value in results.items():
+        print(f"{name}: {value}")
+    with open(os.path.join(args.output_dir, "finetune_results.json"), "w") as f:
+        json.dump(results, f, indent=1, default=float)
+    return results
+
+
+if __name__ == "__main__":
+    main()

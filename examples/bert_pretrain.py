@@ -1,0 +1,196 @@
+"""Pretrain a small BERT (masked LM + next-sentence prediction) on real prose.
+
+    make data                                 # fetch the corpora once
+    python -m examples.bert_pretrain          # the full run
+    python -m examples.bert_pretrain --tiny   # a smoke run, seconds
+
+Trains a WordPiece vocabulary and a `BertPretrainer` on the sentences of the
+World English Bible (the last tenth of every book held out), within a wall-clock budget:
+`[CLS] A [SEP] B [SEP]` pairs, B the true next sentence half of the time,
+15% of the tokens selected for prediction (80% `[MASK]`, 10% random, 10%
+kept). Reports held-out masked-token accuracy and NSP accuracy, draws the
+self-attention heads of the last layer, and saves the backbone and tokenizer
+for `examples/bert_finetune.py`.
+
+Full run: see docs/bert.md for the measured numbers, hardware and time.
+"""
+
+import argparse
+import json
+import os
+import time
+
+import keras
+import numpy as np
+
+from examples import _common
+from keras_attn.data import corpora
+from keras_attn.data import pipelines
+from keras_attn.data import tokenizers
+from keras_attn.models import BertBackbone
+from keras_attn.models import BertPretrainer
+
+
+def split_documents(documents, held_out_fraction=0.1):
+    """The last 10% of the sentences of every document (book) are held out,
+    so that held-out next-sentence pairs still draw their random second
+    sentences from other documents."""
+    train, held_out = [], []
+    for doc in documents:
+        cut = len(doc) - max(2, int(held_out_fraction * len(doc)))
+        if cut >= 2:
+            train.append(doc[:cut])
+            held_out.append(doc[cut:])
+    return train, held_out
+
+
+def plot_heads(backbone, tokenizer, first, second, path):
+    """The last layer's self-attention heads over one sentence pair."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    x, _ = next(
+        iter(
+            pipelines.classification_dataset(
+                [first], [0], tokenizer, 32, 1, text_pairs=[second], shuffle=False
+            )
+        )
+    )
+    x = {k: np.asarray(v) for k, v in x.items()}
+    length = int(x["padding_mask"].sum())
+    scores = backbone.attention_scores(x)[-1]  # (1, N, T, T)
+    scores = np.asarray(keras.ops.convert_to_numpy(scores))[0, :, :length, :length]
+    labels = [tokenizer.id_to_token(int(i)) for i in x["token_ids"][0, :length]]
+    heads = scores.shape[0]
+    cols = min(heads, 4)
+    rows = -(-heads // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.4 * cols, 3.4 * rows))
+    for head, ax in enumerate(np.ravel(axes)):
+        ax.imshow(scores[head], cmap="viridis", vmin=0, vmax=1)
+        ax.set_title(f"head {head}")
+        ax.set_xticks(range(length), labels, rotation=90, fontsize=6)
+        ax.set_yticks(range(length), labels, fontsize=6)
+    fig.suptitle("BERT self-attention, last layer")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    _common.add_common_flags(p, "outputs/bert")
+    p.add_argument("--corpus", default="web", choices=["web", "shakespeare"])
+    p.add_argument("--minutes", type=float, default=15, help="training budget")
+    p.add_argument("--epochs", type=int, default=20, help="at most this many")
+    p.add_argument("--vocabulary-size", type=int, default=8000)
+    p.add_argument("--sequence-length", type=int, default=128)
+    p.add_argument("--max-predictions", type=int, default=20)
+    p.add_argument("--num-layers", type=int, default=4)
+    p.add_argument("--num-heads", type=int, default=4)
+    p.add_argument("--hidden-dim", type=int, default=256)
+    p.add_argument("--dropout", type=float, default=0.1)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--learning-rate", type=float, default=5e-4)
+    p.add_argument("--warmup-steps", type=int, default=300)
+    args = p.parse_args(argv)
+    if args.tiny:
+        args.minutes, args.epochs, args.vocabulary_size = 0, 1, 300
+        args.sequence_length, args.max_predictions = 32, 5
+        args.num_layers, args.num_heads, args.hidden_dim = 1, 2, 16
+        args.warmup_steps = 2
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    os.makedirs(args.output_dir, exist_ok=True)
+    keras.utils.set_random_seed(args.seed)
+    documents = corpora.load_sentences_by_document(
+        args.corpus, _common.corpus_dir(args)
+    )
+    train_docs, held_out_docs = split_documents(documents)
+
+    start = time.perf_counter()
+    tokenizer = tokenizers.train_word_piece(
+        [s for doc in train_docs for s in doc], args.vocabulary_size
+    )
+    vocabulary_size = tokenizer.vocabulary_size()
+    print(
+        f"{sum(map(len, train_docs))} training sentences in {len(train_docs)} "
+        f"documents, {sum(map(len, held_out_docs))} held out; WordPiece "
+        f"vocabulary {vocabulary_size} ({time.perf_counter() - start:.0f} s)"
+    )
+    tokenizers.save_tokenizer(tokenizer, os.path.join(args.output_dir, "tokenizer"))
+
+    def dataset(docs, shuffle):
+        return pipelines.bert_pretraining_dataset(
+            docs,
+            tokenizer,
+            sequence_length=args.sequence_length,
+            batch_size=args.batch_size,
+            max_predictions=args.max_predictions,
+            seed=args.seed,
+            shuffle=shuffle,
+        )
+
+    train_data, held_out_data = dataset(train_docs, True), dataset(held_out_docs, False)
+    backbone = BertBackbone(
+        vocabulary_size=vocabulary_size,
+        num_layers=args.num_layers,
+        num_heads=args.num_heads,
+        hidden_dim=args.hidden_dim,
+        intermediate_dim=4 * args.hidden_dim,
+        dropout=args.dropout,
+        max_sequence_length=args.sequence_length,
+    )
+    pretrainer = BertPretrainer(backbone)
+    schedule = keras.optimizers.schedules.CosineDecay(
+        0.0,
+        decay_steps=100_000,
+        warmup_target=args.learning_rate,
+        warmup_steps=args.warmup_steps,
+    )
+    pretrainer.compile(
+        optimizer=keras.optimizers.AdamW(schedule, weight_decay=0.01, clipnorm=1.0),
+        jit_compile=args.jit_compile,
+    )
+    callbacks = _common.training_callbacks(args, "bert", args.minutes * 60)
+    start = time.perf_counter()
+    history = pretrainer.fit(
+        train_data,
+        validation_data=held_out_data,
+        epochs=args.epochs,
+        callbacks=callbacks,
+        shuffle=False,  # The dataset shuffles itself each epoch.
+        verbose=args.verbose,
+    )
+    train_seconds = time.perf_counter() - start
+    held_out = pretrainer.evaluate(held_out_data, verbose=0, return_dict=True)
+    results = {
+        "parameters": backbone.count_params(),
+        "train_seconds": round(train_seconds, 1),
+        "epochs": len(history.history["loss"]),
+        "held_out": {k: round(float(v), 4) for k, v in held_out.items()},
+        "history": history.history,
+    }
+    backbone.save(os.path.join(args.output_dir, "backbone.keras"))
+    plot_heads(
+        backbone,
+        tokenizer,
+        held_out_docs[0][0],
+        held_out_docs[0][1],
+        os.path.join(args.output_dir, "attention.png"),
+    )
+    print(
+        f"held-out {results['held_out']} after {results['epochs']} epoch(s), "
+        f"{results['train_seconds']} s, {results['parameters']:,} parameters"
+    )
+    with open(os.path.join(args.output_dir, "pretrain_results.json"), "w") as f:
+        json.dump(results, f, indent=1, default=float)
+    return results
+
+
+if __name__ == "__main__":
+    main()

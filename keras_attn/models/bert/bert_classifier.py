@@ -1,0 +1,120 @@
+import keras
+
+from keras_attn.layers.attention_utils import register
+from keras_attn.models.bert.bert_backbone import INPUT_NAMES
+from keras_attn.models.bert.bert_backbone import bert_initializer
+from keras_attn.models.bert.bert_backbone import bert_optimizer
+from keras_attn.models.bert.bert_backbone import check_inputs
+
+
+@register
+class BertClassifier(keras.Model):
+    """Sentence or sentence-pair classification on a BERT backbone.
+
+    Dropout then `Dense(num_classes)` on the pooled `[CLS]` output. A single
+    sentence is `[CLS] A [SEP]` with segment ids 0; a pair is
+    `[CLS] A [SEP] B [SEP]` with segment ids 1 on B: the inputs are the same
+    dict either way.
+
+    To train the head only (a frozen backbone), set
+    `classifier.backbone.trainable = False` before `compile()`; by default
+    `fit` fine-tunes backbone and head together.
+
+    `compile()` with no arguments (or any of them left `"auto"`) uses AdamW
+    (learning rate 5e-5, weight decay 0.01 except on biases and
+    LayerNorms), sparse cross-entropy on the logits and accuracy.
+
+    Args:
+        backbone: a `BertBackbone`.
+        num_classes: number of classes.
+        dropout: dropout rate before the output layer.
+        **kwargs: `keras.Model` arguments (`name`, ...).
+
+    Call arguments:
+        inputs: the backbone's input dict (`token_ids`, `segment_ids`,
+            `padding_mask`, each `(B, T)`).
+
+    Returns:
+        `(B, num_classes)` logits.
+
+    Example:
+
+    >>> import numpy as np
+    >>> from keras_attn.models.bert import BertBackbone, BertClassifier
+    >>> backbone = BertBackbone(vocabulary_size=100, num_layers=1,
+    ...     num_heads=2, hidden_dim=16, intermediate_dim=32,
+    ...     max_sequence_length=8)
+    >>> classifier = BertClassifier(backbone, num_classes=3)
+    >>> x = {
+    ...     "token_ids": np.array([[2, 7, 8, 3, 0, 0]]),
+    ...     "segment_ids": np.zeros((1, 6), "int32"),
+    ...     "padding_mask": np.array([[1, 1, 1, 1, 0, 0]]),
+    ... }
+    >>> tuple(classifier(x).shape)
+    (1, 3)
+
+    References:
+        Devlin et al., "BERT: Pre-training of Deep Bidirectional
+        Transformers for Language Understanding", NAACL 2019.
+    """
+
+    # The backbone output the head reads: `(B, D)` here.
+    backbone_output = "pooled_output"
+
+    def __init__(self, backbone, num_classes, dropout=0.1, **kwargs):
+        # === Layers ===
+        self.backbone = backbone
+        self.output_dropout = keras.layers.Dropout(
+            dropout, dtype=backbone.dtype_policy, name="output_dropout"
+        )
+        self.output_dense = keras.layers.Dense(
+            num_classes,
+            kernel_initializer=bert_initializer(),
+            dtype=backbone.dtype_policy,
+            name="logits",
+        )
+
+        # === Functional graph ===
+        inputs = dict(backbone.input)
+        x = backbone(inputs)[self.backbone_output]
+        logits = self.output_dense(self.output_dropout(x))
+        super().__init__(inputs=inputs, outputs=logits, **kwargs)
+
+        # === Config ===
+        self.num_classes = num_classes
+        self.dropout = dropout
+
+    def call(self, inputs, training=None, mask=None):
+        check_inputs(inputs, INPUT_NAMES, self.name, self.backbone.vocabulary_size)
+        return super().call(inputs, training=training, mask=mask)
+
+    def _default_loss_and_metrics(self):
+        return (
+            keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            [keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+        )
+
+    def compile(self, optimizer="auto", loss="auto", metrics="auto", **kwargs):
+        default_loss, default_metrics = self._default_loss_and_metrics()
+        if isinstance(optimizer, str) and optimizer == "auto":
+            optimizer = bert_optimizer(5e-5)
+        if isinstance(loss, str) and loss == "auto":
+            loss = default_loss
+        if isinstance(metrics, str) and metrics == "auto":
+            metrics = default_metrics
+        super().compile(optimizer=optimizer, loss=loss, metrics=metrics, **kwargs)
+
+    def get_config(self):
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            "backbone": keras.saving.serialize_keras_object(self.backbone),
+            "num_classes": self.num_classes,
+            "dropout": self.dropout,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["backbone"] = keras.saving.deserialize_keras_object(config["backbone"])
+        return cls(**config)
