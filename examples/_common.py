@@ -81,3 +81,56 @@ def plot_attention(weights, rows, columns, title, path, xlabel, ylabel):
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def warmup_optimizer(args, decay_steps=100_000, alpha=0.0):
+    """AdamW with a linear warm-up to `args.learning_rate`, then cosine decay."""
+    schedule = keras.optimizers.schedules.CosineDecay(
+        0.0,
+        decay_steps=decay_steps,
+        warmup_target=args.learning_rate,
+        warmup_steps=args.warmup_steps,
+        alpha=alpha,
+    )
+    return keras.optimizers.AdamW(schedule, weight_decay=0.01, clipnorm=1.0)
+
+
+def fit(model, args, train_data, validation_data, name, extra_callbacks=()):
+    """`model.fit` within `args.minutes`, with logs and checkpoints.
+
+    Returns the Keras history dict and the training seconds.
+    """
+    callbacks = training_callbacks(args, name, args.minutes * 60)
+    start = time.perf_counter()
+    history = model.fit(
+        train_data,
+        validation_data=validation_data,
+        epochs=args.epochs,
+        callbacks=callbacks + list(extra_callbacks),
+        shuffle=False,  # The datasets shuffle themselves each epoch.
+        verbose=args.verbose,
+    )
+    return history.history, round(time.perf_counter() - start, 1)
+
+
+def plot_heads(scores, labels, title, path):
+    """One heatmap per head of `(N, T, T)` self-attention weights."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    heads = scores.shape[0]
+    cols = min(heads, 4)
+    rows = -(-heads // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.4 * cols, 3.4 * rows))
+    for head, ax in enumerate(np.ravel(axes)):
+        ax.imshow(scores[head], cmap="viridis", vmin=0, vmax=1)
+        ax.set_title(f"head {head}")
+        ax.set_xticks(range(len(labels)), labels, rotation=90, fontsize=6)
+        ax.set_yticks(range(len(labels)), labels, fontsize=6)
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

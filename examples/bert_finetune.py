@@ -76,26 +76,19 @@ def fine_tune(backbone_path, datasets, num_classes, args, frozen):
         metrics=["accuracy"],
         jit_compile=args.jit_compile,
     )
-    name = "frozen" if frozen else "fine_tuned"
-    callbacks = _common.training_callbacks(args, name, args.minutes * 60)
-    callbacks.append(
-        keras.callbacks.EarlyStopping(patience=2, restore_best_weights=True)
-    )
-    start = time.perf_counter()
-    history = classifier.fit(
+    history, seconds = _common.fit(
+        classifier,
+        args,
         datasets["train"],
-        validation_data=datasets["validation"],
-        epochs=args.epochs,
-        callbacks=callbacks,
-        shuffle=False,  # The dataset shuffles itself each epoch.
-        verbose=args.verbose,
+        datasets["validation"],
+        "frozen" if frozen else "fine_tuned",
+        [keras.callbacks.EarlyStopping(patience=2, restore_best_weights=True)],
     )
-    seconds = time.perf_counter() - start
     _, accuracy = classifier.evaluate(datasets["test"], verbose=0)
     return {
         "test_accuracy": round(float(accuracy), 4),
-        "train_seconds": round(seconds, 1),
-        "epochs": len(history.history["loss"]),
+        "train_seconds": seconds,
+        "epochs": len(history["loss"]),
         "trainable_parameters": sum(
             int(np.prod(w.shape)) for w in classifier.trainable_weights
         ),

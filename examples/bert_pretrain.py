@@ -46,11 +46,6 @@ def split_documents(documents, held_out_fraction=0.1):
 
 def plot_heads(backbone, tokenizer, first, second, path):
     """The last layer's self-attention heads over one sentence pair."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     x, _ = next(
         iter(
             pipelines.classification_dataset(
@@ -61,21 +56,12 @@ def plot_heads(backbone, tokenizer, first, second, path):
     x = {k: np.asarray(v) for k, v in x.items()}
     length = int(x["padding_mask"].sum())
     scores = backbone.attention_scores(x)[-1]  # (1, N, T, T)
-    scores = np.asarray(keras.ops.convert_to_numpy(scores))[0, :, :length, :length]
-    labels = [tokenizer.id_to_token(int(i)) for i in x["token_ids"][0, :length]]
-    heads = scores.shape[0]
-    cols = min(heads, 4)
-    rows = -(-heads // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(3.4 * cols, 3.4 * rows))
-    for head, ax in enumerate(np.ravel(axes)):
-        ax.imshow(scores[head], cmap="viridis", vmin=0, vmax=1)
-        ax.set_title(f"head {head}")
-        ax.set_xticks(range(length), labels, rotation=90, fontsize=6)
-        ax.set_yticks(range(length), labels, fontsize=6)
-    fig.suptitle("BERT self-attention, last layer")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _common.plot_heads(
+        np.asarray(keras.ops.convert_to_numpy(scores))[0, :, :length, :length],
+        [tokenizer.id_to_token(int(i)) for i in x["token_ids"][0, :length]],
+        "BERT self-attention, last layer",
+        path,
+    )
 
 
 def parse_args(argv=None):
@@ -146,34 +132,19 @@ def main(argv=None):
         max_sequence_length=args.sequence_length,
     )
     pretrainer = BertPretrainer(backbone)
-    schedule = keras.optimizers.schedules.CosineDecay(
-        0.0,
-        decay_steps=100_000,
-        warmup_target=args.learning_rate,
-        warmup_steps=args.warmup_steps,
-    )
     pretrainer.compile(
-        optimizer=keras.optimizers.AdamW(schedule, weight_decay=0.01, clipnorm=1.0),
-        jit_compile=args.jit_compile,
+        optimizer=_common.warmup_optimizer(args), jit_compile=args.jit_compile
     )
-    callbacks = _common.training_callbacks(args, "bert", args.minutes * 60)
-    start = time.perf_counter()
-    history = pretrainer.fit(
-        train_data,
-        validation_data=held_out_data,
-        epochs=args.epochs,
-        callbacks=callbacks,
-        shuffle=False,  # The dataset shuffles itself each epoch.
-        verbose=args.verbose,
+    history, train_seconds = _common.fit(
+        pretrainer, args, train_data, held_out_data, "bert"
     )
-    train_seconds = time.perf_counter() - start
     held_out = pretrainer.evaluate(held_out_data, verbose=0, return_dict=True)
     results = {
         "parameters": backbone.count_params(),
-        "train_seconds": round(train_seconds, 1),
-        "epochs": len(history.history["loss"]),
+        "train_seconds": train_seconds,
+        "epochs": len(history["loss"]),
         "held_out": {k: round(float(v), 4) for k, v in held_out.items()},
-        "history": history.history,
+        "history": history,
     }
     backbone.save(os.path.join(args.output_dir, "backbone.keras"))
     plot_heads(

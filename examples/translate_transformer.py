@@ -69,31 +69,15 @@ def rnn_inputs(x, y):
 
 
 def train(model, args, train_data, validation_data, name):
-    schedule = keras.optimizers.schedules.CosineDecay(
-        0.0,
-        decay_steps=100_000,
-        warmup_target=args.learning_rate,
-        warmup_steps=args.warmup_steps,
-    )
     model.compile(
-        optimizer=keras.optimizers.Adam(schedule, clipnorm=1.0),
+        optimizer=_common.warmup_optimizer(args),
         loss=keras.losses.SparseCategoricalCrossentropy(
             from_logits=True, ignore_class=0
         ),
         jit_compile=args.jit_compile,
     )
-    callbacks = _common.training_callbacks(args, name, args.minutes * 60)
-    start = time.perf_counter()
-    history = model.fit(
-        train_data,
-        validation_data=validation_data,
-        epochs=args.epochs,
-        callbacks=callbacks,
-        shuffle=False,  # The dataset shuffles itself each epoch.
-        verbose=args.verbose,
-    )
-    seconds = time.perf_counter() - start
-    return {"train_seconds": round(seconds, 1), "history": history.history}
+    history, seconds = _common.fit(model, args, train_data, validation_data, name)
+    return {"train_seconds": seconds, "history": history}
 
 
 def translate(model, tokenizer, texts, args, beam_size=1):

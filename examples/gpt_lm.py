@@ -1,0 +1,188 @@
+"""Train a small GPT on Shakespeare; report validation perplexity and samples.
+
+    make data                              # fetch the corpora once
+    python -m examples.gpt_lm              # the full run
+    python -m examples.gpt_lm --tiny       # a smoke run, seconds
+
+Trains a byte-level BPE vocabulary and a decoder-only `GPTCausalLM` on the
+works of Shakespeare (every tenth work held out for validation), within a
+wall-clock budget, then reports the validation perplexity (per BPE token),
+prints a continuation of a few prompts with each sampler (greedy, top-k,
+top-p with temperature), and draws the self-attention heads of the last
+layer. Writes TensorBoard logs, checkpoints, the model and the tokenizer.
+
+Full run: see docs/gpt.md for the measured numbers, hardware and time.
+"""
+
+import argparse
+import json
+import math
+import os
+import time
+
+import keras
+import numpy as np
+
+from examples import _common
+from keras_attn import samplers
+from keras_attn.data import corpora
+from keras_attn.data import pipelines
+from keras_attn.data import tokenizers
+from keras_attn.models import GPTBackbone
+from keras_attn.models import GPTCausalLM
+
+PROMPTS = ["ROMEO. ", "To be, or not to be", "The king hath"]
+SAMPLERS = {
+    "greedy": lambda: samplers.GreedySampler(),
+    "top_k": lambda: samplers.TopKSampler(k=40, temperature=0.8),
+    "top_p": lambda: samplers.TopPSampler(p=0.9, temperature=0.8),
+}
+
+
+def split_documents(documents):
+    """Every tenth document (work) is held out for validation."""
+    validation = documents[::10]
+    train = [d for i, d in enumerate(documents) if i % 10]
+    return train, validation
+
+
+def build_model(args, vocabulary_size):
+    backbone = GPTBackbone(
+        vocabulary_size=vocabulary_size,
+        num_layers=args.num_layers,
+        num_heads=args.num_heads,
+        hidden_dim=args.hidden_dim,
+        intermediate_dim=4 * args.hidden_dim,
+        dropout=args.dropout,
+        max_sequence_length=args.max_sequence_length,
+    )
+    model = GPTCausalLM(backbone)
+    model.compile(
+        optimizer=_common.warmup_optimizer(args, args.decay_steps, alpha=0.1),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        jit_compile=args.jit_compile,
+    )
+    return model
+
+
+def sample(model, tokenizer, args):
+    """Each prompt continued by each sampler."""
+    prompts = [list(np.asarray(tokenizer.tokenize(p))) for p in PROMPTS]
+    out = {}
+    for name, make in SAMPLERS.items():
+        ids = model.generate(
+            prompts, args.max_new_tokens, sampler=make(), seed=args.seed
+        )
+        out[name] = [
+            tokenizer.detokenize([int(i) for i in row if i > 0]).numpy().decode()
+            for row in ids
+        ]
+    return out
+
+
+def plot_heads(model, tokenizer, text, path):
+    """The last layer's self-attention heads over one prompt."""
+    ids = np.asarray(tokenizer.tokenize(text))[None]  # (1, T)
+    scores = model.backbone.attention_scores(
+        {"token_ids": ids, "padding_mask": np.ones_like(ids, bool)}
+    )[-1]  # (1, N, T, T)
+    _common.plot_heads(
+        np.asarray(keras.ops.convert_to_numpy(scores))[0],
+        [tokenizer.id_to_token(int(i)) for i in ids[0]],
+        "GPT causal self-attention, last layer",
+        path,
+    )
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    _common.add_common_flags(p, "outputs/gpt_lm")
+    p.add_argument("--corpus", default="shakespeare", choices=["shakespeare", "web"])
+    p.add_argument("--minutes", type=float, default=15, help="training budget")
+    p.add_argument("--epochs", type=int, default=20, help="at most this many")
+    p.add_argument("--vocabulary-size", type=int, default=5000)
+    p.add_argument("--sequence-length", type=int, default=128)
+    p.add_argument("--max-sequence-length", type=int, default=256)
+    p.add_argument("--num-layers", type=int, default=4)
+    p.add_argument("--num-heads", type=int, default=8)
+    p.add_argument("--hidden-dim", type=int, default=256)
+    p.add_argument("--dropout", type=float, default=0.1)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--learning-rate", type=float, default=1e-3)
+    p.add_argument("--warmup-steps", type=int, default=200)
+    p.add_argument("--decay-steps", type=int, default=5000)
+    p.add_argument("--max-new-tokens", type=int, default=60)
+    args = p.parse_args(argv)
+    if args.tiny:
+        args.minutes, args.epochs, args.vocabulary_size = 0, 1, 300
+        args.sequence_length, args.max_sequence_length = 16, 48
+        args.num_layers, args.num_heads, args.hidden_dim = 1, 2, 16
+        args.warmup_steps, args.max_new_tokens = 2, 8
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    os.makedirs(args.output_dir, exist_ok=True)
+    keras.utils.set_random_seed(args.seed)
+    documents = corpora.load_prose(args.corpus, _common.corpus_dir(args))
+    train_docs, validation_docs = split_documents(documents)
+
+    start = time.perf_counter()
+    tokenizer = tokenizers.train_byte_pair(train_docs, args.vocabulary_size)
+    vocabulary_size = tokenizer.vocabulary_size()
+    print(
+        f"{len(train_docs)} training and {len(validation_docs)} validation "
+        f"documents; BPE vocabulary {vocabulary_size} "
+        f"({time.perf_counter() - start:.0f} s)"
+    )
+    tokenizers.save_tokenizer(tokenizer, os.path.join(args.output_dir, "tokenizer"))
+
+    def dataset(docs, shuffle):
+        return pipelines.causal_lm_dataset(
+            docs,
+            tokenizer,
+            args.sequence_length,
+            args.batch_size,
+            shuffle=shuffle,
+            seed=args.seed,
+        )
+
+    train_data = dataset(train_docs, True)
+    validation_data = dataset(validation_docs, False)
+    model = build_model(args, vocabulary_size)
+    history, train_seconds = _common.fit(
+        model, args, train_data, validation_data, "gpt"
+    )
+    validation_loss = model.evaluate(validation_data, verbose=0, return_dict=True)[
+        "loss"
+    ]
+    results = {
+        "parameters": model.count_params(),
+        "train_seconds": train_seconds,
+        "epochs": len(history["loss"]),
+        "validation_loss": round(float(validation_loss), 4),
+        "validation_perplexity": round(math.exp(validation_loss), 2),
+        "history": history,
+    }
+    results["samples"] = sample(model, tokenizer, args)
+    model.save(os.path.join(args.output_dir, "gpt.keras"))
+    plot_heads(
+        model, tokenizer, PROMPTS[1], os.path.join(args.output_dir, "attention.png")
+    )
+    print(
+        f"validation perplexity {results['validation_perplexity']} "
+        f"(loss {results['validation_loss']}) after {results['epochs']} epoch(s), "
+        f"{results['train_seconds']} s, {results['parameters']:,} parameters"
+    )
+    for name, texts in results["samples"].items():
+        print(f"--- {name}")
+        for text in texts:
+            print(repr(text))
+    with open(os.path.join(args.output_dir, "results.json"), "w") as f:
+        json.dump(results, f, indent=1, default=float)
+    return results
+
+
+if __name__ == "__main__":
+    main()
