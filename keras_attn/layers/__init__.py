@@ -6,6 +6,7 @@ from keras_attn.layers.attention_utils import masked_softmax
 from keras_attn.layers.attention_utils import scaled_dot_product_attention
 from keras_attn.layers.bahdanau_attention import BahdanauAttention
 from keras_attn.layers.feed_forward import FeedForward
+from keras_attn.layers.feed_forward import gelu_approximate
 from keras_attn.layers.luong_attention import LuongAttention
 from keras_attn.layers.multi_head_attention import MultiHeadAttention
 from keras_attn.layers.multi_head_self_attention import MultiHeadSelfAttention
@@ -26,6 +27,7 @@ __all__ = [
     "TransformerEncoder",
     "causal_mask",
     "compute_attention_mask",
+    "gelu_approximate",
     "masked_softmax",
     "scaled_dot_product_attention",
 ]

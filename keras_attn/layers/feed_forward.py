@@ -4,6 +4,15 @@ from keras_attn.layers.attention_utils import register
 
 
 @register
+def gelu_approximate(x):
+    """GELU with the tanh approximation, the activation of BERT and GPT-2.
+
+    Registered, so models that use it as an activation save and load.
+    """
+    return keras.activations.gelu(x, approximate=True)
+
+
+@register
 class FeedForward(keras.layers.Layer):
     """The position-wise feed-forward block: `Dense(act) -> Dense -> Dropout`.
 

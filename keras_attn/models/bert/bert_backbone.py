@@ -3,16 +3,11 @@ import numpy as np
 from keras import ops
 
 from keras_attn.layers.attention_utils import register
+from keras_attn.layers.feed_forward import gelu_approximate
 from keras_attn.layers.token_and_position_embedding import TokenAndPositionEmbedding
 from keras_attn.layers.transformer_encoder import TransformerEncoder
 
 INPUT_NAMES = ("token_ids", "segment_ids", "padding_mask")
-
-
-@register
-def gelu_approximate(x):
-    """GELU with the tanh approximation, as in the original BERT code."""
-    return keras.activations.gelu(x, approximate=True)
 
 
 def bert_initializer():
