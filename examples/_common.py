@@ -83,6 +83,15 @@ def plot_attention(weights, rows, columns, title, path, xlabel, ylabel):
     plt.close(fig)
 
 
+def as_text(detokenized):
+    """A detokenizer's output (tensor, bytes or str) as a Python str."""
+    if hasattr(detokenized, "numpy"):
+        detokenized = detokenized.numpy()
+    if isinstance(detokenized, bytes):
+        return detokenized.decode("utf-8", errors="replace")
+    return str(detokenized)
+
+
 def warmup_optimizer(args, decay_steps=100_000, alpha=0.0):
     """AdamW with a linear warm-up to `args.learning_rate`, then cosine decay."""
     schedule = keras.optimizers.schedules.CosineDecay(

@@ -74,7 +74,7 @@ def sample(model, tokenizer, args):
             prompts, args.max_new_tokens, sampler=make(), seed=args.seed
         )
         out[name] = [
-            tokenizer.detokenize([int(i) for i in row if i > 0]).numpy().decode()
+            _common.as_text(tokenizer.detokenize([int(i) for i in row if i > 0]))
             for row in ids
         ]
     return out

@@ -97,8 +97,7 @@ def translate(model, tokenizer, texts, args, beam_size=1):
             row = row[: row.index(END_ID)] if END_ID in row else row
             outputs.append(tokenizer.detokenize(row))
         weights.append(chunk_weights)
-    texts = [t.numpy().decode() if hasattr(t, "numpy") else str(t) for t in outputs]
-    return [untokenize(t) for t in texts], weights
+    return [untokenize(_common.as_text(t)) for t in outputs], weights
 
 
 def untokenize(text):

@@ -3,5 +3,6 @@
 from keras_attn import layers  # noqa: F401
 from keras_attn import metrics  # noqa: F401
 from keras_attn import models  # noqa: F401
+from keras_attn import samplers  # noqa: F401
 
 __version__ = "0.1.0"

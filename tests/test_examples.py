@@ -8,6 +8,7 @@ import pytest
 from examples import bert_finetune
 from examples import bert_pretrain
 from examples import date_seq2seq
+from examples import gpt_lm
 from examples import translate_transformer
 
 
@@ -49,3 +50,15 @@ def test_bert_pretrain_then_finetune_tiny(tmp_path):
         assert 0.0 <= finetuned[name]["test_accuracy"] <= 1.0
     frozen = finetuned["frozen_backbone"]["trainable_parameters"]
     assert frozen < finetuned["fine_tuned"]["trainable_parameters"]
+
+
+@pytest.mark.tf_only  # The models run on JAX in tests/models; once is enough here.
+def test_gpt_lm_tiny(tmp_path):
+    result = gpt_lm.main(["--tiny", "--verbose", "0", "--output-dir", str(tmp_path)])
+    assert result["validation_perplexity"] > 1.0
+    assert set(result["samples"]) == set(gpt_lm.SAMPLERS)
+    for texts in result["samples"].values():
+        assert len(texts) == len(gpt_lm.PROMPTS)
+        assert all(t.startswith(p) for t, p in zip(texts, gpt_lm.PROMPTS))
+    assert (tmp_path / "gpt.keras").exists()
+    assert os.path.getsize(tmp_path / "attention.png") > 5_000

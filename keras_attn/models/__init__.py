@@ -5,6 +5,8 @@ from keras_attn.models.bert.bert_backbone import BertBackbone
 from keras_attn.models.bert.bert_classifier import BertClassifier
 from keras_attn.models.bert.bert_pretrainer import BertPretrainer
 from keras_attn.models.bert.bert_token_classifier import BertTokenClassifier
+from keras_attn.models.gpt.gpt_backbone import GPTBackbone
+from keras_attn.models.gpt.gpt_causal_lm import GPTCausalLM
 from keras_attn.models.seq2seq.rnn_seq2seq import RNNSeq2Seq
 from keras_attn.models.seq2seq.transformer_seq2seq import TransformerSeq2Seq
 
@@ -13,6 +15,8 @@ __all__ = [
     "BertClassifier",
     "BertPretrainer",
     "BertTokenClassifier",
+    "GPTBackbone",
+    "GPTCausalLM",
     "RNNSeq2Seq",
     "TransformerSeq2Seq",
     "beam_search",

@@ -1,0 +1,343 @@
+import keras
+import numpy as np
+from keras import ops
+
+from keras_attn import samplers
+from keras_attn.layers.attention_utils import register
+from keras_attn.metrics import MaskedAccuracy
+
+MIN_BUFFER_LENGTH = 64
+
+
+def buffer_length(needed, max_sequence_length):
+    """The generation buffer for `needed` positions: the next power of two
+    (at least 64), capped at `max_sequence_length`. The decoding loop is
+    compiled once per batch size and buffer length."""
+    length = MIN_BUFFER_LENGTH
+    while length < needed:
+        length *= 2
+    return min(length, max_sequence_length)
+
+
+@register
+class GPTCausalLM(keras.Model):
+    """A `GPTBackbone` with a language-modeling head: next-token logits.
+
+    The logits come from the hidden states through the *tied* token
+    embedding (`hidden @ E^T`, no extra weights). `compile()` has defaults
+    for language modeling: Adam, sparse categorical cross-entropy on the
+    logits that ignores label 0 (padding), and an accuracy that ignores it
+    too. Train with `fit(x={"token_ids", "padding_mask"}, y=next_ids)`.
+
+    `generate` continues prompts with a KV cache in one compiled loop: the
+    prompts are written into a fixed-length buffer, one forward pass over
+    the buffer fills every layer's cache, then a `while_loop` produces one
+    token per step, attending over the cache. Prompt lengths, the number of
+    new tokens and the random numbers are tensors, so the loop is traced
+    and compiled once per batch size, buffer length (a power of two, see
+    `buffer_length`) and sampler, not once per call.
+
+    Args:
+        backbone: a `GPTBackbone`.
+        **kwargs: `keras.Model` arguments (`name`, ...).
+
+    Call arguments:
+        inputs: `{"token_ids": (B, T), "padding_mask": (B, T)}`.
+
+    Returns:
+        `(B, T, vocabulary_size)` logits of the next token at each position.
+
+    Example:
+
+    >>> import numpy as np
+    >>> from keras_attn.models.gpt import GPTBackbone, GPTCausalLM
+    >>> backbone = GPTBackbone(
+    ...     vocabulary_size=50, num_layers=1, num_heads=2, hidden_dim=8,
+    ...     intermediate_dim=16, max_sequence_length=16)
+    >>> model = GPTCausalLM(backbone)
+    >>> inputs = {"token_ids": np.array([[5, 6, 7]]),
+    ...           "padding_mask": np.array([[1, 1, 1]])}
+    >>> tuple(model(inputs).shape)
+    (1, 3, 50)
+    >>> ids = model.generate([[5, 6, 7], [8]], max_new_tokens=2)
+    >>> ids.shape, [len(row) for row in model.strip_padding(ids)]
+    ((2, 5), [5, 3])
+
+    References:
+        Radford et al., "Language Models are Unsupervised Multitask
+        Learners", OpenAI 2019.
+    """
+
+    def __init__(self, backbone, **kwargs):
+        # === Layers ===
+        self.backbone = backbone
+
+        # === Functional graph ===
+        inputs = backbone.input
+        hidden = backbone(inputs)  # (B, T, D)
+        logits = backbone.token_embedding(hidden, reverse=True)  # (B, T, V)
+        super().__init__(inputs=inputs, outputs=logits, **kwargs)
+
+    def compile(
+        self,
+        optimizer="auto",
+        loss="auto",
+        weighted_metrics="auto",
+        **kwargs,
+    ):
+        """`keras.Model.compile` with language-modeling defaults.
+
+        `"auto"` gives `Adam(1e-3)`, `SparseCategoricalCrossentropy(
+        from_logits=True, ignore_class=0)` (padding labels are 0) and
+        `MaskedAccuracy(ignore_class=0)`.
+        """
+        if optimizer == "auto":
+            optimizer = keras.optimizers.Adam(1e-3)
+        if loss == "auto":
+            loss = keras.losses.SparseCategoricalCrossentropy(
+                from_logits=True, ignore_class=0
+            )
+        if weighted_metrics == "auto":
+            weighted_metrics = [MaskedAccuracy(ignore_class=0, name="accuracy")]
+        super().compile(
+            optimizer=optimizer, loss=loss, weighted_metrics=weighted_metrics, **kwargs
+        )
+
+    def logits(self, hidden):
+        """Hidden states `(..., D)` -> float32 logits `(..., V)`."""
+        logits = self.backbone.token_embedding(hidden, reverse=True)
+        return ops.cast(logits, "float32")
+
+    def generate(
+        self,
+        prompts,
+        max_new_tokens,
+        sampler="greedy",
+        stop_token_ids=None,
+        seed=None,
+        padding_mask=None,
+        jit_compile=True,
+    ):
+        """Continue each prompt by `max_new_tokens` tokens.
+
+        Args:
+            prompts: a list of lists of token ids (ragged), a padded
+                `(B, T)` int array (0 pads, or see `padding_mask`), or the
+                model's input dict `{"token_ids", "padding_mask"}`. Each
+                row continues from its own last token. An empty prompt
+                raises a ValueError: start it with a token such as
+                `<|endoftext|>`.
+            max_new_tokens: tokens to add to every prompt, >= 1. The
+                longest prompt plus `max_new_tokens` must fit in
+                `max_sequence_length`, or a ValueError says by how much it
+                does not (no silent truncation).
+            sampler: a `keras_attn.samplers` name or instance.
+            stop_token_ids: ids that end a row (e.g. `<|endoftext|>`);
+                the stop token is kept and the rest of the row is 0.
+            seed: int seed of the random numbers, or None for fresh ones;
+                the same seed gives the same tokens.
+            padding_mask: `(B, T)` mask of real tokens for array prompts.
+            jit_compile: compile the loop with XLA (TensorFlow backend;
+                JAX always compiles).
+
+        Returns:
+            NumPy int32 `(B, longest prompt + max_new_tokens)`: each prompt
+            followed by its new tokens, then 0s (after a stop token, or
+            after shorter prompts). The padding id 0 is never generated, so
+            `strip_padding` (which drops trailing 0s) recovers each row.
+        """
+        rows = self._prompt_rows(prompts, padding_mask)
+        if not isinstance(max_new_tokens, (int, np.integer)) or max_new_tokens < 1:
+            raise ValueError(
+                "`max_new_tokens` must be an integer >= 1; received "
+                f"{max_new_tokens!r}."
+            )
+        sampler = samplers.get(sampler)
+        longest = max(len(row) for row in rows)
+        needed = longest + int(max_new_tokens)
+        max_length = self.backbone.max_sequence_length
+        if needed > max_length:
+            raise ValueError(
+                f"The longest prompt ({longest} tokens) plus max_new_tokens="
+                f"{max_new_tokens} is {needed} tokens, more than "
+                f"max_sequence_length={max_length}. Shorten the prompts or "
+                "ask for fewer tokens."
+            )
+        batch, length = len(rows), buffer_length(needed, max_length)
+        vocabulary_size = self.backbone.vocabulary_size
+        token_ids = np.zeros((batch, length), "int32")
+        for i, row in enumerate(rows):
+            token_ids[i, : len(row)] = row
+        stop = np.zeros((batch, vocabulary_size), bool)
+        for token in stop_token_ids or ():
+            if not 0 <= int(token) < vocabulary_size:
+                raise ValueError(
+                    f"`stop_token_ids` must be ids in [0, {vocabulary_size}); "
+                    f"received {token}."
+                )
+            stop[:, int(token)] = True
+        inputs = {
+            "token_ids": token_ids,
+            "lengths": np.array([len(row) for row in rows], "int32"),
+            "max_new_tokens": np.full((batch,), max_new_tokens, "int32"),
+            # One uniform number per row and position: the loop's only
+            # randomness, drawn here so the compiled loop holds no state.
+            "uniform": np.random.default_rng(seed).random(
+                (batch, length), dtype="float32"
+            ),
+            "stop": stop,
+        }
+        generator = self._generator(sampler, length, jit_compile)
+        ids = generator.predict_on_batch(inputs)
+        return np.asarray(ops.convert_to_numpy(ids))[:, :needed]
+
+    @staticmethod
+    def strip_padding(ids):
+        """`generate`'s output as a list of lists without the trailing 0s."""
+        rows = []
+        for row in np.asarray(ids).tolist():
+            while row and row[-1] == 0:
+                row.pop()
+            rows.append(row)
+        return rows
+
+    def _prompt_rows(self, prompts, padding_mask):
+        if isinstance(prompts, dict):
+            prompts, padding_mask = prompts["token_ids"], prompts.get("padding_mask")
+        if isinstance(prompts, (list, tuple)) and all(
+            isinstance(row, (list, tuple, np.ndarray)) for row in prompts
+        ):
+            rows = [[int(t) for t in np.ravel(row)] for row in prompts]
+        else:
+            array = np.asarray(ops.convert_to_numpy(prompts))
+            if array.ndim != 2 or not np.issubdtype(array.dtype, np.integer):
+                raise ValueError(
+                    "`prompts` must be a list of lists of ids, a (batch, length) "
+                    f"int array or a dict of them; received {type(prompts).__name__}"
+                    f" with shape {array.shape} and dtype {array.dtype}."
+                )
+            mask = array != 0 if padding_mask is None else padding_mask
+            mask = np.asarray(ops.convert_to_numpy(mask)).astype(bool)
+            if mask.shape != array.shape:
+                raise ValueError(
+                    f"`padding_mask` must have the prompts' shape {array.shape}; "
+                    f"received {mask.shape}."
+                )
+            rows = [row[keep].tolist() for row, keep in zip(array, mask)]
+        if not rows:
+            raise ValueError("`prompts` is empty; expected at least one prompt.")
+        vocabulary_size = self.backbone.vocabulary_size
+        for i, row in enumerate(rows):
+            if not row:
+                raise ValueError(
+                    f"Prompt {i} is empty. Start every prompt with at least one "
+                    "token, e.g. the end-of-text id `<|endoftext|>`."
+                )
+            bad = [t for t in row if not 0 <= t < vocabulary_size]
+            if bad:
+                raise ValueError(
+                    f"Prompt {i} has ids outside [0, vocabulary_size="
+                    f"{vocabulary_size}): {bad[:5]}."
+                )
+        return rows
+
+    def _generator(self, sampler, length, jit_compile):
+        key = (type(sampler).__name__, repr(sampler.get_config()), length, jit_compile)
+        # Kept out of Keras's attribute tracking: generators own no weights
+        # and are not saved with the model.
+        cache = self.__dict__.setdefault("_generator_cache", {})
+        if key not in cache:
+            # `_head_major_cache = False` (benchmarks only) decodes with the
+            # layers' own cache layout, for comparison.
+            head_major = self.__dict__.get("_head_major_cache", True)
+            generator = _Generator(
+                self, sampler, head_major=head_major, name="gpt_generator"
+            )
+            generator.jit_compile = jit_compile
+            cache[key] = generator
+        return cache[key]
+
+    def get_config(self):
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            "backbone": keras.saving.serialize_keras_object(self.backbone),
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["backbone"] = keras.saving.deserialize_keras_object(config["backbone"])
+        return cls(**config)
+
+
+class _Generator(keras.Model):
+    """The generation loop over a `GPTCausalLM`, compiled by Keras
+    (`predict_on_batch`): `tf.function` or `jax.jit`."""
+
+    def __init__(self, causal_lm, sampler, head_major=True, **kwargs):
+        super().__init__(**kwargs)
+        backbone = causal_lm.backbone
+        if head_major:
+            self.init_cache = lambda b, *shape: b.init_head_major_cache(*shape)
+            self.decode = backbone.call_with_head_major_cache
+        else:
+            self.init_cache = lambda b, *shape: b.init_cache(*shape)
+            self.decode = backbone.call_with_cache
+        # Tracked, so that JAX passes the current weights in as state
+        # rather than baking the ones of the first call into the program.
+        self.causal_lm = causal_lm
+        self.sampler = sampler
+        self.trace_count = 0  # Python side effect: counts (re)tracing.
+        # Nothing to build (the weights are the model's): no symbolic trace.
+        self.built = True
+
+    def call(self, inputs):
+        self.trace_count += 1
+        lm, backbone = self.causal_lm, self.causal_lm.backbone
+        # B: batch, L: buffer length, V: vocabulary.
+        token_ids = ops.cast(inputs["token_ids"], "int32")  # (B, L)
+        lengths = ops.cast(inputs["lengths"], "int32")  # (B,)
+        uniform = inputs["uniform"]  # (B, L)
+        stop = ops.cast(inputs["stop"], "bool")  # (B, V)
+        batch, length = ops.shape(token_ids)[0], ops.shape(token_ids)[1]
+        limit = lengths + ops.cast(inputs["max_new_tokens"], "int32")  # (B,)
+        end = ops.minimum(ops.max(limit), length)
+
+        # Prefill: one pass over the buffer writes every position's keys and
+        # values. Those past a row's prompt are rewritten as the loop reaches
+        # them, before any query can see them (causal attention).
+        _, cache = self.decode(token_ids, self.init_cache(backbone, batch, length), 0)
+
+        def cond(index, ids, cache, done):
+            return ops.logical_and(index < end, ops.logical_not(ops.all(done)))
+
+        def body(index, ids, cache, done):
+            # Run the token at `index - 1` to get the logits of `index`.
+            previous = ops.slice(ids, [0, index - 1], [batch, 1])  # (B, 1)
+            hidden, cache = self.decode(previous, cache, index - 1)
+            logits = lm.logits(hidden[:, 0])  # (B, V)
+            # Id 0 pads: never generate it.
+            logits = ops.slice_update(logits, [0, 0], ops.full((batch, 1), -1e9))
+            draw = ops.slice(uniform, [0, index], [batch, 1])[:, 0]  # (B,)
+            sampled = self.sampler.next_token(logits, draw)  # (B,)
+            # Rows still inside their prompt keep the prompt's token.
+            prompt_token = ops.slice(ids, [0, index], [batch, 1])[:, 0]  # (B,)
+            in_prompt = index < lengths
+            token = ops.where(in_prompt, prompt_token, ops.where(done, 0, sampled))
+            is_stop = ops.take_along_axis(stop, token[:, None], axis=1)[:, 0]
+            done = done | (~in_prompt & is_stop) | (index + 1 >= limit)
+            ids = ops.slice_update(ids, [0, index], token[:, None])  # (B, L)
+            return index + 1, ids, tuple(cache), done
+
+        _, token_ids, _, _ = ops.while_loop(
+            cond,
+            body,
+            (
+                ops.min(lengths),
+                token_ids,
+                tuple(cache),
+                ops.zeros_like(lengths, "bool"),
+            ),
+        )
+        return token_ids
