@@ -7,8 +7,14 @@ from keras_attn.samplers.sampler import Sampler
 from keras_attn.samplers.sampler import sample_from_probabilities
 from keras_attn.samplers.top_k_sampler import TopKSampler
 from keras_attn.samplers.top_p_sampler import TopPSampler
+from keras_attn.samplers.tunable_sampler import TunableSampler
 
-_NAMES = {"greedy": GreedySampler, "top_k": TopKSampler, "top_p": TopPSampler}
+_NAMES = {
+    "greedy": GreedySampler,
+    "top_k": TopKSampler,
+    "top_p": TopPSampler,
+    "tunable": TunableSampler,
+}
 
 
 def serialize(sampler):
@@ -17,8 +23,8 @@ def serialize(sampler):
 
 
 def get(identifier):
-    """A sampler from a name (`"greedy"`, `"top_k"`, `"top_p"`, with default
-    arguments), a `serialize` dict, or a `Sampler` (returned as is)."""
+    """A sampler from a name (`"greedy"`, `"top_k"`, `"top_p"`, `"tunable"`,
+    with default arguments), a `serialize` dict, or a `Sampler` (returned as is)."""
     if isinstance(identifier, Sampler):
         return identifier
     if isinstance(identifier, str) and identifier in _NAMES:
@@ -38,6 +44,7 @@ __all__ = [
     "Sampler",
     "TopKSampler",
     "TopPSampler",
+    "TunableSampler",
     "get",
     "sample_from_probabilities",
     "serialize",

@@ -302,6 +302,10 @@ class _Generator(keras.Model):
         stop = ops.cast(inputs["stop"], "bool")  # (B, V)
         batch, length = ops.shape(token_ids)[0], ops.shape(token_ids)[1]
         limit = lengths + ops.cast(inputs["max_new_tokens"], "int32")  # (B,)
+        # Optional per-row sampler settings, e.g. `TunableSampler`'s
+        # temperature, top_k and top_p as (B,) tensors: one traced loop then
+        # serves every setting (the exported `generate` signature uses this).
+        settings = inputs.get("sampler_settings", {})
         end = ops.minimum(ops.max(limit), length)
 
         # Prefill: one pass over the buffer writes every position's keys and
@@ -320,7 +324,7 @@ class _Generator(keras.Model):
             # Id 0 pads: never generate it.
             logits = ops.slice_update(logits, [0, 0], ops.full((batch, 1), -1e9))
             draw = ops.slice(uniform, [0, index], [batch, 1])[:, 0]  # (B,)
-            sampled = self.sampler.next_token(logits, draw)  # (B,)
+            sampled = self.sampler.next_token(logits, draw, **settings)  # (B,)
             # Rows still inside their prompt keep the prompt's token.
             prompt_token = ops.slice(ids, [0, index], [batch, 1])[:, 0]  # (B,)
             in_prompt = index < lengths

@@ -1,22 +1,9 @@
-"""TensorFlow SavedModel export with string-in, string-out signatures.
-
-Serving needs TensorFlow itself (SavedModel, `tf.strings`), so this module
-is the one place besides the data pipelines that imports it; layers and
-models stay backend-agnostic. Run it with the TensorFlow backend.
-"""
-
-import keras
 import numpy as np
 
 from keras_attn.data import dates
-
-
-def _check_backend():
-    if keras.backend.backend() != "tensorflow":
-        raise RuntimeError(
-            "SavedModel export needs KERAS_BACKEND=tensorflow; the current "
-            f"backend is {keras.backend.backend()!r}."
-        )
+from keras_attn.export import _common
+from keras_attn.models import RNNSeq2Seq
+from keras_attn.models.seq2seq.rnn_seq2seq import _GreedyDecoder
 
 
 def export_date_converter(model, path, max_length=dates.TARGET_LENGTH):
@@ -26,20 +13,28 @@ def export_date_converter(model, path, max_length=dates.TARGET_LENGTH):
     taking `dates`: a `(N,)` string tensor, and returning `iso`: `(N,)`
     strings. Characters are mapped to ids inside the graph; inputs longer
     than `dates.SOURCE_LENGTH` characters are truncated, characters outside
-    the vocabulary become `[UNK]`.
+    the vocabulary become `[UNK]`. The graph holds core TensorFlow ops
+    only.
+
+    Args:
+        model: the trained `RNNSeq2Seq` (see `examples/date_seq2seq.py`).
+        path: the SavedModel folder to write.
+        max_length: output characters decoded (`yyyy-mm-dd` and `[END]`).
+
+    Returns:
+        `path`.
 
     Example (a shell, once exported):
 
         saved_model_cli run --dir PATH --tag_set serve \\
             --signature_def convert --input_exprs 'dates=["Sep 30, 1981"]'
     """
-    _check_backend()
-    import tensorflow as tf
+    tf = _common.require_tensorflow()
+    _common.check_model(model, [RNNSeq2Seq], "model")
+    path = _common.check_path(path)
+    _common.check_integer(max_length, "max_length", 1)
 
-    decoder = model._greedy_decoders.get(max_length)
-    if decoder is None:
-        model.generate(np.zeros((1, dates.SOURCE_LENGTH), "int32"), max_length)
-        decoder = model._greedy_decoders[max_length]
+    decoder = _GreedyDecoder(model, max_length, name="date_converter")
 
     # Unicode code point -> id for ASCII; anything else is [UNK].
     char_ids = np.full(128, dates.UNK_ID, "int32")
@@ -59,14 +54,13 @@ def export_date_converter(model, path, max_length=dates.TARGET_LENGTH):
             lambda c: tf.where(c > 0, tf.gather(char_ids, c), dates.UNK_ID), codes
         )
         ids = ids.to_tensor(0, shape=[None, dates.SOURCE_LENGTH])  # (N, S)
-        out_ids, _ = decoder(ids)  # (N, max_length)
+        out_ids, _ = decoder.call(ids)  # (N, max_length), greedy
         chars = tf.gather(id_chars, out_ids)
         return {"iso": tf.strings.reduce_join(chars, axis=-1)}
 
-    archive = keras.export.ExportArchive()
-    archive.track(model)
-    spec = [tf.TensorSpec([None], tf.string, name="dates")]
-    fn = archive.add_endpoint("convert", convert, input_signature=spec)
-    archive.add_endpoint("serving_default", fn)
-    archive.write_out(path, verbose=False)
-    return path
+    return _common.write_saved_model(
+        path,
+        tokenizers=[],
+        endpoints={"convert": (convert, [_common.string_spec("dates")])},
+        default="convert",
+    )

@@ -1,0 +1,203 @@
+import numpy as np
+
+from keras_attn.export import _common
+from keras_attn.models import GPTCausalLM
+from keras_attn.models.gpt.gpt_causal_lm import MIN_BUFFER_LENGTH
+from keras_attn.models.gpt.gpt_causal_lm import _Generator
+from keras_attn.samplers import TunableSampler
+
+# Signature input -> (dtype, what a value must be, the check in the graph).
+SETTINGS = {
+    "max_new_tokens": ("int32", "an integer >= 1", lambda x: x >= 1),
+    "temperature": ("float32", "a number >= 0 (0: greedy)", lambda x: x >= 0.0),
+    "top_k": ("int32", "an integer >= 0 (0: off)", lambda x: x >= 0),
+    "top_p": ("float32", "a number in (0, 1] (1: off)", lambda x: (x > 0) & (x <= 1)),
+    "seed": ("int64", "an integer (< 0: fresh random numbers)", lambda x: x == x),
+}
+
+
+def export_gpt_generator(causal_lm, tokenizer, path, stop_token_ids=None):
+    """Export a `GPTCausalLM` with a `generate` signature: prompts in, text out.
+
+    The whole generation runs in the graph: the prompts are tokenized,
+    continued by `GPTCausalLM.generate`'s own KV-cached `while_loop` (the
+    same `_Generator`, traced once), and detokenized. The number of new
+    tokens and the sampler settings are runtime inputs, so one SavedModel
+    serves greedy decoding and any temperature / top-k / top-p sampling.
+
+    Signatures `generate` and `serving_default` take:
+
+    - `prompt`: `(N,)` strings; each must give at least one token.
+    - `max_new_tokens` (int32), `temperature` (float32), `top_k` (int32),
+      `top_p` (float32), `seed` (int64): each a scalar for every prompt, or
+      one value per prompt (`(N,)`, so TensorFlow Serving's row format and
+      request batching work). They mean what they mean for
+      `keras_attn.samplers.TunableSampler`: `temperature=0` is greedy,
+      `top_k=0` and `top_p=1` turn those filters off. The longest prompt
+      plus its `max_new_tokens` must fit in `max_sequence_length`.
+    - `seed`: prompt `b` with seed `s >= 0` draws its random numbers from
+      `tf.random.stateless_uniform([max_sequence_length], seed=[s, 0],
+      alg="philox")`, number `i` for the token at position `i`; the same
+      prompt, settings and seed give the same text whatever else is in the
+      batch. A negative seed draws fresh numbers each call.
+
+    They return `text`, each prompt followed by its continuation, and
+    `completion`, the continuation alone, both `(N,)` strings; the stop
+    token that ends a continuation is left out. Bad inputs raise
+    `InvalidArgumentError` (an HTTP 400 from TensorFlow Serving) with a
+    message that names the input.
+
+    Args:
+        causal_lm: a trained `GPTCausalLM`.
+        tokenizer: its keras-hub tokenizer (e.g. `train_byte_pair`'s).
+        path: the SavedModel folder to write (for TensorFlow Serving,
+            `.../NAME/1`).
+        stop_token_ids: ids that end a prompt's continuation (e.g.
+            `<|endoftext|>`), as for `generate`.
+
+    Returns:
+        `path`.
+
+    Example:
+
+    >>> import keras
+    >>> if keras.backend.backend() != "tensorflow":
+    ...     import pytest; pytest.skip("SavedModel export needs TensorFlow")
+    >>> import os, tempfile
+    >>> import tensorflow as tf
+    >>> from keras_attn.data import tokenizers
+    >>> from keras_attn.export import export_gpt_generator
+    >>> from keras_attn.models import GPTBackbone, GPTCausalLM
+    >>> tokenizer = tokenizers.byte_tokenizer()
+    >>> lm = GPTCausalLM(GPTBackbone(tokenizer.vocabulary_size(), num_layers=1,
+    ...     num_heads=2, hidden_dim=8, intermediate_dim=16,
+    ...     max_sequence_length=32))
+    >>> path = os.path.join(tempfile.mkdtemp(), "gpt", "1")
+    >>> path = export_gpt_generator(lm, tokenizer, path)
+    >>> generate = tf.saved_model.load(path).signatures["generate"]
+    >>> out = generate(prompt=tf.constant(["Hi", "Hello"]),
+    ...     max_new_tokens=tf.constant(4), temperature=tf.constant(0.8),
+    ...     top_k=tf.constant(0), top_p=tf.constant(0.9),
+    ...     seed=tf.constant(7, tf.int64))
+    >>> [len(t) > len(p) for t, p in zip(out["text"].numpy(), [b"Hi", b"Hello"])]
+    [True, True]
+    """
+    tf = _common.require_tensorflow()
+    _common.check_model(causal_lm, [GPTCausalLM], "causal_lm")
+    _common.check_tokenizer(tokenizer)
+    path = _common.check_path(path)
+    backbone = causal_lm.backbone
+    vocabulary_size = backbone.vocabulary_size
+    max_length = backbone.max_sequence_length
+    stop_row = np.zeros(vocabulary_size, bool)
+    for token in stop_token_ids or ():
+        _common.check_integer(token, "stop_token_ids[i]", 0, vocabulary_size - 1)
+        stop_row[token] = True
+    stop_row = tf.constant(stop_row)
+    generator = _Generator(causal_lm, TunableSampler(), name="gpt_generator")
+
+    def generate(prompt, max_new_tokens, temperature, top_k, top_p, seed):
+        ids = _common.tokenize(tokenizer, prompt)  # (N, None)
+        batch = ids.nrows(out_type=tf.int32)
+        lengths = tf.cast(ids.row_lengths(), tf.int32)  # (N,)
+        given = (max_new_tokens, temperature, top_k, top_p, seed)
+        settings, checks = {}, []
+        for name, value in zip(SETTINGS, given):
+            settings[name], check = _per_row(tf, name, value, batch)  # (N,)
+            checks.append(check)
+        limit = lengths + settings["max_new_tokens"]  # (N,)
+        checks += [
+            tf.debugging.assert_greater_equal(
+                lengths,
+                1,
+                message="Every prompt must give at least one token; received "
+                "an empty prompt.",
+            ),
+            tf.debugging.assert_less_equal(
+                limit,
+                max_length,
+                message="A prompt's tokens plus its max_new_tokens exceed the "
+                f"model's max_sequence_length={max_length}; shorten the prompt "
+                "or ask for fewer tokens.",
+            ),
+        ]
+        with tf.control_dependencies(checks):
+            needed = tf.maximum(tf.reduce_max(limit), 1)
+            length = _buffer_length(tf, needed, max_length)
+            token_ids = ids.to_tensor(0)  # (N, longest prompt)
+            token_ids = tf.pad(
+                token_ids, [[0, 0], [0, length - tf.shape(token_ids)[1]]]
+            )
+            uniform = _uniform(tf, settings["seed"], max_length)[:, :length]
+            out = generator.call(
+                {
+                    "token_ids": token_ids,  # (N, L)
+                    "lengths": lengths,
+                    "max_new_tokens": settings["max_new_tokens"],
+                    "uniform": uniform,  # (N, L)
+                    "stop": tf.tile(stop_row[None], [batch, 1]),  # (N, V)
+                    "sampler_settings": {
+                        "temperature": settings["temperature"],
+                        "top_k": settings["top_k"],
+                        "top_p": settings["top_p"],
+                    },
+                }
+            )[:, :needed]  # (N, needed)
+        new = tf.range(needed)[None, :] >= lengths[:, None]  # (N, needed)
+        keep = (out != 0) & ~(new & tf.gather(stop_row, out))
+        return {
+            "text": _common.detokenize(tokenizer, out, keep),
+            "completion": _common.detokenize(tokenizer, out, keep & new),
+        }
+
+    specs = [_common.string_spec("prompt")] + [
+        tf.TensorSpec(None, dtype, name=name) for name, (dtype, *_) in SETTINGS.items()
+    ]
+    return _common.write_saved_model(
+        path,
+        tokenizers=[tokenizer],
+        endpoints={"generate": (generate, specs)},
+        default="generate",
+    )
+
+
+def _per_row(tf, name, value, batch):
+    """A scalar or `(N,)` setting as `(N,)`, and the assertion that checks it."""
+    dtype, expected, is_valid = SETTINGS[name]
+    value = tf.reshape(value, [-1])
+    ok = tf.logical_and(
+        tf.reduce_any([tf.size(value) == 1, tf.size(value) == batch]),
+        tf.reduce_all(is_valid(value)),
+    )
+    check = tf.debugging.Assert(
+        ok,
+        [
+            f"`{name}` must be {expected}, a scalar or one per prompt; received",
+            value,
+        ],
+    )
+    with tf.control_dependencies([check]):
+        return tf.broadcast_to(value, [batch]), check
+
+
+def _buffer_length(tf, needed, max_length):
+    """`gpt_causal_lm.buffer_length` in the graph: the next power of two
+    (at least 64) >= `needed`, capped at `max_length`, so the loop runs on
+    the buffer `generate` uses."""
+    length = tf.while_loop(
+        lambda n: n < needed, lambda n: n * 2, [tf.constant(MIN_BUFFER_LENGTH)]
+    )[0]
+    return tf.minimum(length, max_length)
+
+
+def _uniform(tf, seeds, max_length):
+    """`(N, max_length)` uniform numbers, row `b` from its own seed."""
+    fresh = tf.random.uniform(tf.shape(seeds), maxval=2**62, dtype=tf.int64)
+    seeds = tf.where(seeds < 0, fresh, seeds)
+
+    def row(seed):
+        return tf.random.stateless_uniform(
+            [max_length], seed=tf.stack([seed, 0]), alg="philox"
+        )
+
+    return tf.map_fn(row, seeds, fn_output_signature=tf.float32)
