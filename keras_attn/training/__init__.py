@@ -1,0 +1,37 @@
+"""Distributed, mixed-precision and fault-tolerant training.
+
+TensorFlow is imported inside the functions that need it, so importing this
+package costs no more than Keras.
+"""
+
+from keras_attn.training.data import SHARD_POLICIES
+from keras_attn.training.data import shard
+from keras_attn.training.fitting import fit
+from keras_attn.training.flags import add_flags
+from keras_attn.training.flags import from_flags
+from keras_attn.training.loop import fit_distributed
+from keras_attn.training.precision import PRECISIONS
+from keras_attn.training.precision import set_precision
+from keras_attn.training.strategies import STRATEGIES
+from keras_attn.training.strategies import get_strategy
+from keras_attn.training.strategies import global_batch_size
+from keras_attn.training.strategies import is_chief
+from keras_attn.training.strategies import num_replicas
+from keras_attn.training.strategies import num_workers
+
+__all__ = [
+    "PRECISIONS",
+    "SHARD_POLICIES",
+    "STRATEGIES",
+    "add_flags",
+    "fit",
+    "fit_distributed",
+    "from_flags",
+    "get_strategy",
+    "global_batch_size",
+    "is_chief",
+    "num_replicas",
+    "num_workers",
+    "set_precision",
+    "shard",
+]

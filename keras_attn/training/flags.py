@@ -1,0 +1,103 @@
+"""The command-line flags of distributed training, shared by every entry point."""
+
+from keras_attn.training.precision import PRECISIONS
+from keras_attn.training.precision import set_precision
+from keras_attn.training.strategies import STRATEGIES
+from keras_attn.training.strategies import get_strategy
+from keras_attn.training.strategies import global_batch_size
+from keras_attn.training.strategies import num_replicas
+
+
+def add_flags(parser):
+    """Adds `--strategy`, `--mixed-precision` and `--save-freq` to `parser`.
+
+    Args:
+        parser: an `argparse.ArgumentParser`.
+
+    Example:
+
+    >>> import argparse
+    >>> from keras_attn import training
+    >>> parser = argparse.ArgumentParser()
+    >>> training.add_flags(parser)
+    >>> args = parser.parse_args(["--strategy", "mirrored", "--save-freq", "50"])
+    >>> args.strategy, args.mixed_precision, args.save_freq
+    ('mirrored', 'float32', 50)
+    """
+    parser.add_argument(
+        "--strategy",
+        default="auto",
+        choices=STRATEGIES,
+        help="how to distribute training; multi_worker reads TF_CONFIG (default: auto)",
+    )
+    parser.add_argument(
+        "--mixed-precision",
+        default="float32",
+        choices=PRECISIONS,
+        help="dtype policy; mixed_float16 scales the loss (default: float32)",
+    )
+    parser.add_argument(
+        "--save-freq",
+        default="epoch",
+        type=save_freq,
+        help="back up for restarts every epoch, or every N batches (default: epoch)",
+    )
+
+
+def save_freq(text):
+    """`"epoch"` or a positive int, from a flag's text."""
+    if text == "epoch":
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ValueError(
+            f"--save-freq must be 'epoch' or a positive int; received {text!r}."
+        )
+    return value
+
+
+save_freq.__name__ = "save-freq"  # argparse names the type in its errors.
+
+
+def from_flags(args):
+    """Applies the flags of `add_flags` once; returns the strategy.
+
+    Picks the strategy, sets the dtype policy (so call it before building
+    any model), turns `args.batch_size`, if there is one, from a per-replica
+    into the global batch (keeping `args.per_replica_batch_size`), and turns
+    `args.jit_compile` off with more than one replica: XLA cannot compile a
+    step whose variables live on several devices. Calling it again returns
+    the same strategy.
+
+    Args:
+        args: the `argparse.Namespace` parsed with `add_flags`.
+
+    Returns:
+        The strategy, also stored as `args.strategy`.
+
+    Example:
+
+    >>> import argparse
+    >>> from keras_attn import training
+    >>> parser = argparse.ArgumentParser()
+    >>> training.add_flags(parser)
+    >>> _ = parser.add_argument("--batch-size", type=int, default=32)
+    >>> args = parser.parse_args(["--strategy", "one_device"])
+    >>> strategy = training.from_flags(args)
+    >>> training.from_flags(args) is strategy, args.batch_size
+    (True, 32)
+    """
+    if not isinstance(args.strategy, str):
+        return args.strategy
+    strategy = get_strategy(args.strategy)
+    set_precision(args.mixed_precision)
+    if getattr(args, "batch_size", None):
+        args.per_replica_batch_size = args.batch_size
+        args.batch_size = global_batch_size(args.batch_size, strategy)
+    if num_replicas(strategy) > 1:
+        args.jit_compile = False
+    args.strategy = strategy
+    return strategy

@@ -1,0 +1,191 @@
+"""Distributed training and crash recovery in real processes.
+
+MirroredStrategy on 2 logical CPU devices, MultiWorkerMirroredStrategy on 2
+localhost workers, and a training process killed with SIGKILL then
+restarted. Each compares with a single-device run of the same model, data
+and global batch in this process (`worker.train`), the independent
+reference: plain one-replica training, or Keras's own `fit`.
+"""
+
+import os
+
+import pytest
+
+from tests.training import launch
+from tests.training import worker
+
+pytestmark = pytest.mark.tf_only
+
+GLOBAL_BATCH = 32
+TIMEOUT = 240  # Seconds: generous for 2 shared cores, still bounded.
+
+
+def reference(tmp_path, entry="fit_distributed", strategy="default", **config):
+    """The single-device run, in this process."""
+    config = (
+        dict(out=str(tmp_path), batch_size=GLOBAL_BATCH, entry=entry, strategy=strategy)
+        | config
+    )
+    result = worker.train(config)
+    return result, result.pop("weights")
+
+
+def test_mirrored_two_devices_equals_one_device(tmp_path):
+    """Keras's fit on 2 replicas x 16 == on 1 device x 32; and with a boolean
+    input, where Keras's fit fails on 2 replicas, `training.fit` (through
+    `fit_distributed`) == `fit_distributed` on one device."""
+    common = dict(out=str(tmp_path), strategy="mirrored", batch_size=GLOBAL_BATCH)
+    configs = [
+        dict(common, name="keras_fit", entry="keras_fit", epochs=2, logical_cpus=2),
+        dict(common, name="bool_training_fit", entry="training_fit", epochs=2)
+        | dict(tiny=True),
+        # Last: a collective that failed would poison the ones after it.
+        dict(common, name="bool_fit", entry="keras_fit", epochs=1, tiny=True)
+        | dict(expect_error=True),
+    ]
+    process = launch.start(configs, str(tmp_path))
+    # Under any tf.distribute strategy Keras's fit draws one batch to build
+    # the model first, which moves a reshuffling dataset on to its next
+    # order: the single-device reference runs under OneDeviceStrategy too.
+    single_fit = reference(tmp_path, "keras_fit", "one_device", epochs=2)
+    single_bool = reference(tmp_path, epochs=2, tiny=True)
+    launch.wait_ok(process, TIMEOUT)
+
+    failed, _ = launch.load(str(tmp_path), "bool_fit", weights=False)
+    assert "InvalidArgumentError" in failed["error"]
+    assert "attr 'T' of bool is not in the list" in failed["error"]
+    for name, (single, weights) in (
+        ("keras_fit", single_fit),
+        ("bool_training_fit", single_bool),
+    ):
+        result, mirrored = launch.load(str(tmp_path), name)
+        assert result["replicas"] == 2, name
+        assert result["iterations"] == single["iterations"] == 2 * 8, name
+        assert launch.max_difference(mirrored, weights) < 1e-5, name
+        for key, values in single["history"].items():
+            assert result["history"][key] == pytest.approx(values, rel=1e-5), name
+
+
+def test_two_workers_train_like_one(tmp_path):
+    """2 workers x 16 examples == 1 worker x 32, through `training.fit`.
+
+    Worker 1 alone stops training after step 12 of 16 (as a time budget
+    would): both must stop there, or worker 0 would wait forever in the
+    next all-reduce (bounded here by the timeout).
+    """
+    ports = launch.free_ports(2)
+    backup = str(tmp_path / "backup")
+    processes = []
+    for index in range(2):
+        out = str(tmp_path / f"worker{index}")
+        config = dict(
+            out=out,
+            strategy="multi_worker",
+            entry="training_fit",
+            epochs=2,
+            batch_size=GLOBAL_BATCH,
+            checkpoint_dir=backup,
+            save_freq=3,
+            stop_after=12 if index == 1 else None,
+        )
+        env = {"TF_CONFIG": launch.tf_config(ports, index)}
+        processes.append(launch.start([config], out, env=env))
+    single, single_weights = reference(tmp_path, epochs=2, stop_after=12)
+    for process in processes:
+        launch.wait_ok(process, TIMEOUT)
+
+    (first, weights0), (second, weights1) = (
+        launch.load(str(tmp_path / f"worker{i}"), "result") for i in range(2)
+    )
+    assert first["replicas"] == second["replicas"] == 2
+    # All-reduced gradients: the two copies of the model stay bit-identical.
+    assert launch.max_difference(weights0, weights1) == 0.0
+    assert launch.max_difference(weights0, single_weights) < 1e-5
+    assert first["iterations"] == second["iterations"] == 12
+    assert single["iterations"] == 12
+    assert len(first["history"]["loss"]) == 2  # Epoch 0, and 4 steps of 1.
+    for key, values in single["history"].items():
+        assert first["history"][key] == pytest.approx(values, rel=1e-5)
+    assert not os.path.exists(backup)  # Deleted once training ended.
+
+
+def test_killed_process_resumes_mid_epoch_exactly(tmp_path):
+    """SIGKILL after step 8 of 15; the last checkpoint was at step 6.
+
+    The restarted process must go on from epoch 1, batch 1 (global step 6),
+    redo steps 6 and 7 on the same batches, and end like a run that was never
+    interrupted: same step count, history and weights.
+    """
+    config = dict(
+        out=str(tmp_path),
+        strategy="default",
+        epochs=3,
+        steps_per_epoch=5,
+        batch_size=GLOBAL_BATCH,
+        checkpoint_dir=str(tmp_path / "checkpoints"),
+        save_freq=3,
+    )
+    process = launch.start([dict(config, touch_after=8)], str(tmp_path), "first")
+    launch.wait_for_file(str(tmp_path / "touched"), process, TIMEOUT)
+    launch.kill(process)  # Mid-epoch 1, two steps after the last checkpoint.
+    assert process.returncode == -9
+    restarted = launch.start([config], str(tmp_path), "restarted")
+    single, single_weights = reference(
+        tmp_path, epochs=3, steps_per_epoch=5, name="reference"
+    )
+    launch.wait_ok(restarted, TIMEOUT)
+
+    result, weights = launch.load(str(tmp_path), "result")
+    expected_steps = [[1, b] for b in range(1, 5)] + [[2, b] for b in range(5)]
+    assert result["steps"] == expected_steps
+    assert result["iterations"] == single["iterations"] == 15
+    assert result["history"] == single["history"]  # All 3 epochs, exactly.
+    assert launch.max_difference(weights, single_weights) < 1e-6
+
+
+@pytest.mark.slow  # test_killed_process_resumes_mid_epoch_exactly covers resume.
+def test_killed_worker_job_restarts_and_completes(tmp_path):
+    """Kill worker 1 of 2 mid-epoch: worker 0's next all-reduce fails, the
+    job exits; restarting both workers resumes from the chief's checkpoint."""
+    checkpoints = str(tmp_path / "checkpoints")
+
+    def start_job(name, touch_after=None):
+        ports = launch.free_ports(2)
+        processes = []
+        for index in range(2):
+            out = str(tmp_path / f"worker{index}")
+            config = dict(
+                out=out,
+                strategy="multi_worker",
+                epochs=3,
+                steps_per_epoch=5,
+                batch_size=GLOBAL_BATCH,
+                checkpoint_dir=checkpoints,
+                save_freq=3,
+                touch_after=touch_after if index == 1 else None,
+            )
+            env = {"TF_CONFIG": launch.tf_config(ports, index)}
+            processes.append(launch.start([config], out, name, env=env))
+        return processes
+
+    chief, other = start_job("first", touch_after=8)
+    launch.wait_for_file(str(tmp_path / "worker1" / "touched"), other, TIMEOUT)
+    launch.kill(other)
+    # The survivor's next all-reduce has no peer: it fails, it does not hang
+    # (TensorFlow's heartbeats notice the dead task).
+    assert launch.wait(chief, TIMEOUT) != 0
+    log = launch.log_tail(chief, 200)
+    assert "UnavailableError" in log and "stopped sending heartbeats" in log, log
+
+    processes = start_job("restarted")
+    single, single_weights = reference(tmp_path, epochs=3, steps_per_epoch=5)
+    for process in processes:
+        launch.wait_ok(process, TIMEOUT)
+    results = [launch.load(str(tmp_path / f"worker{i}"), "result") for i in range(2)]
+    for result, weights in results:
+        assert result["steps"][0] == [1, 1]  # From the checkpoint of step 6.
+        assert result["iterations"] == 15
+        assert launch.max_difference(weights, single_weights) < 1e-5
+        for key, values in single["history"].items():
+            assert result["history"][key] == pytest.approx(values, rel=1e-5)
+    assert launch.max_difference(results[0][1], results[1][1]) == 0.0
