@@ -22,7 +22,7 @@ $(VENV)/.dev: $(VENV)/.runtime
 
 ## Train the attention seq2seq date converter, plot attention, save + export.
 demo: $(VENV)/.runtime
-	$(BIN)/python examples/date_seq2seq.py --output-dir outputs/date_seq2seq
+	$(BIN)/keras-attn train date --output-dir outputs/date_seq2seq
 
 ## Fetch the public-domain corpora into $KERAS_ATTN_DATA (~/.cache/keras_attn).
 data: $(VENV)/.runtime

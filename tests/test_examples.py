@@ -5,11 +5,12 @@ import os
 import keras
 import pytest
 
-from examples import bert_finetune
-from examples import bert_pretrain
-from examples import date_seq2seq
-from examples import gpt_lm
-from examples import translate_transformer
+from keras_attn.examples import bert_finetune
+from keras_attn.examples import bert_pretrain
+from keras_attn.examples import date_seq2seq
+from keras_attn.examples import gpt_lm
+from keras_attn.examples import semantic_search
+from keras_attn.examples import translate_transformer
 
 
 def test_date_demo_tiny(tmp_path):
@@ -36,6 +37,8 @@ def test_translate_tiny(tmp_path):
     assert os.path.getsize(tmp_path / "cross_attention.png") > 5_000
     assert (tmp_path / "logs" / "transformer").is_dir()
     assert (tmp_path / "checkpoints" / "rnn.weights.h5").exists()
+    if keras.backend.backend() == "tensorflow":
+        assert (tmp_path / "saved_model" / "saved_model.pb").exists()
 
 
 @pytest.mark.tf_only  # The models run on JAX in tests/models; once is enough here.
@@ -50,6 +53,7 @@ def test_bert_pretrain_then_finetune_tiny(tmp_path):
         assert 0.0 <= finetuned[name]["test_accuracy"] <= 1.0
     frozen = finetuned["frozen_backbone"]["trainable_parameters"]
     assert frozen < finetuned["fine_tuned"]["trainable_parameters"]
+    assert (tmp_path / "saved_model" / "saved_model.pb").exists()
 
 
 @pytest.mark.tf_only  # The models run on JAX in tests/models; once is enough here.
@@ -61,4 +65,28 @@ def test_gpt_lm_tiny(tmp_path):
         assert len(texts) == len(gpt_lm.PROMPTS)
         assert all(t.startswith(p) for t, p in zip(texts, gpt_lm.PROMPTS))
     assert (tmp_path / "gpt.keras").exists()
+    assert (tmp_path / "saved_model" / "saved_model.pb").exists()
     assert os.path.getsize(tmp_path / "attention.png") > 5_000
+
+
+@pytest.mark.tf_only  # The models run on JAX in tests/models; once is enough here.
+def test_semantic_search_tiny(tmp_path):
+    # A tiny random checkpoint in the Hugging Face format, written by the
+    # example itself, stands in for the real 90 MB all-MiniLM-L6-v2.
+    flags = ["--tiny", "--verbose", "0", "--no-jit", "--output-dir", str(tmp_path)]
+    result = semantic_search.main(flags)
+    assert (tmp_path / "tiny_hf" / "model.safetensors").exists()
+    assert set(result["search"]) == set(semantic_search.QUERIES)
+    for hits in result["search"].values():
+        scores = [hit["score"] for hit in hits]
+        assert len(hits) == 3 and scores == sorted(scores, reverse=True)
+    for name in (
+        "embeddings_logistic_regression",
+        "nearest_neighbours",
+        "frozen_backbone",
+        "fine_tuned",
+    ):
+        assert 0.0 <= result[name]["test_accuracy"] <= 1.0
+    frozen = result["frozen_backbone"]["trainable_parameters"]
+    assert frozen < result["fine_tuned"]["trainable_parameters"]
+    assert result["export"]["max_abs_difference"] < 1e-5

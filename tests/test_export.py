@@ -5,8 +5,8 @@ import sys
 
 import pytest
 
-from examples import date_seq2seq
 from keras_attn.data import dates
+from keras_attn.examples import date_seq2seq
 
 pytestmark = pytest.mark.tf_only
 
@@ -27,9 +27,10 @@ print(json.dumps([s.decode() for s in out]))
 def exported(tmp_path_factory):
     from keras_attn.export import export_date_converter
 
-    args = date_seq2seq.parse_args(["--tiny"])
+    folder = tmp_path_factory.mktemp("export")
+    args = date_seq2seq.parse_args(["--tiny", "--output-dir", str(folder)])
     model, _ = date_seq2seq.train(args)
-    path = str(tmp_path_factory.mktemp("export") / "saved_model")
+    path = str(folder / "saved_model")
     export_date_converter(model, path)
     return model, path
 

@@ -244,6 +244,9 @@ def load_tokenizer(directory):
         )
     with open(config_path, encoding="utf-8") as f:
         config = json.load(f)
+    # Registers the checkpoint tokenizer, which keras_attn.models loads lazily.
+    from keras_attn.models.bert import hf_word_piece_tokenizer  # noqa: F401
+
     tokenizer = keras.saving.deserialize_keras_object(config)
     tokenizer.load_assets(os.path.join(directory, _ASSET_DIR))
     return tokenizer

@@ -17,7 +17,7 @@ def export_date_converter(model, path, max_length=dates.TARGET_LENGTH):
     only.
 
     Args:
-        model: the trained `RNNSeq2Seq` (see `examples/date_seq2seq.py`).
+        model: the trained `RNNSeq2Seq` (see `keras_attn/examples/date_seq2seq.py`).
         path: the SavedModel folder to write.
         max_length: output characters decoded (`yyyy-mm-dd` and `[END]`).
 

@@ -72,8 +72,10 @@ class BertBackbone(keras.Model):
 
     Token, learned position and segment embeddings are summed, normalized
     and dropped out, then go through `num_layers` post-LN
-    `TransformerEncoder` blocks with tanh-approximated GELU, as in the
-    original BERT and keras-hub. The padding mask keeps every real token
+    `TransformerEncoder` blocks. The feed-forward activation is the
+    tanh-approximated GELU by default, as in Google's original BERT and
+    keras-hub; Hugging Face checkpoints (`hidden_act: "gelu"`) use the exact
+    erf GELU, `activation="gelu"`. The padding mask keeps every real token
     from attending to padding (padded positions' own outputs are not
     meaningful). The pooled output is a tanh `Dense` on the first token,
     `[CLS]`, for sentence-level tasks.
@@ -92,6 +94,9 @@ class BertBackbone(keras.Model):
         max_sequence_length: the longest input (size of the position table).
         num_segments: number of segment ids (sentence A / B).
         layer_norm_epsilon: epsilon of every LayerNorm.
+        activation: feed-forward activation, a name (`"gelu"` is the exact
+            erf GELU) or a function; the registered
+            `keras_attn.layers.gelu_approximate` (tanh) by default.
         dtype: dtype policy of the layers (e.g. `"mixed_bfloat16"`); the
             global policy by default.
         **kwargs: `keras.Model` arguments (`name`, ...).
@@ -137,6 +142,7 @@ class BertBackbone(keras.Model):
         max_sequence_length=512,
         num_segments=2,
         layer_norm_epsilon=1e-12,
+        activation=gelu_approximate,
         dtype=None,
         **kwargs,
     ):
@@ -145,6 +151,7 @@ class BertBackbone(keras.Model):
                 f"`hidden_dim` must be divisible by `num_heads`; received "
                 f"hidden_dim={hidden_dim} and num_heads={num_heads}."
             )
+        activation = keras.activations.get(activation)
         # === Layers ===
         self.embeddings = TokenAndPositionEmbedding(
             vocabulary_size,
@@ -167,7 +174,7 @@ class BertBackbone(keras.Model):
                 intermediate_dim,
                 num_heads,
                 dropout=dropout,
-                activation=gelu_approximate,
+                activation=activation,
                 layer_norm_epsilon=layer_norm_epsilon,
                 kernel_initializer=bert_initializer(),
                 dtype=dtype,
@@ -210,6 +217,7 @@ class BertBackbone(keras.Model):
         self.max_sequence_length = max_sequence_length
         self.num_segments = num_segments
         self.layer_norm_epsilon = layer_norm_epsilon
+        self.activation = activation
 
     @property
     def token_embedding(self):
@@ -263,6 +271,7 @@ class BertBackbone(keras.Model):
             "max_sequence_length": self.max_sequence_length,
             "num_segments": self.num_segments,
             "layer_norm_epsilon": self.layer_norm_epsilon,
+            "activation": keras.activations.serialize(self.activation),
         }
 
     @classmethod

@@ -1,10 +1,12 @@
-"""What the text examples share: flags, the corpus cache, callbacks, plots."""
+"""What the text examples share: flags, the corpus cache, callbacks, plots,
+and distribution (strategy, mixed precision, backups)."""
 
 import os
 import time
 
 import keras
 
+from keras_attn import training
 from keras_attn.data import corpora
 
 
@@ -25,6 +27,13 @@ def add_common_flags(parser, output_dir):
         action="store_true",
         help="a smoke run of seconds on a tiny synthetic corpus",
     )
+    training.add_flags(parser)  # --strategy, --mixed-precision, --save-freq
+
+
+def distribute(args):
+    """The strategy of `--strategy`, set up once with the other flags
+    (`training.from_flags`): call it before building any model."""
+    return training.from_flags(args)
 
 
 def corpus_dir(args):
@@ -52,14 +61,20 @@ class TimeBudget(keras.callbacks.Callback):
 
 
 def training_callbacks(args, name, seconds=0):
-    """TensorBoard logs, a weights checkpoint per epoch and a time budget."""
+    """TensorBoard logs, a weights checkpoint per epoch and a time budget.
+
+    In a multi-worker job only the chief writes logs and checkpoints.
+    """
+    budget = TimeBudget(seconds)
+    if not training.is_chief(distribute(args)):
+        return [budget]
     logs = os.path.join(args.output_dir, "logs", name)
     checkpoint = os.path.join(args.output_dir, "checkpoints", f"{name}.weights.h5")
     os.makedirs(os.path.dirname(checkpoint), exist_ok=True)
     return [
         keras.callbacks.TensorBoard(logs),
         keras.callbacks.ModelCheckpoint(checkpoint, save_weights_only=True),
-        TimeBudget(seconds),
+        budget,
     ]
 
 
@@ -105,21 +120,25 @@ def warmup_optimizer(args, decay_steps=100_000, alpha=0.0):
 
 
 def fit(model, args, train_data, validation_data, name, extra_callbacks=()):
-    """`model.fit` within `args.minutes`, with logs and checkpoints.
+    """`training.fit` within `args.minutes`, with logs, checkpoints and a
+    backup that a restarted run resumes from (`output_dir/backup/NAME`).
 
     Returns the Keras history dict and the training seconds.
     """
     callbacks = training_callbacks(args, name, args.minutes * 60)
     start = time.perf_counter()
-    history = model.fit(
+    history = training.fit(
+        model,
         train_data,
-        validation_data=validation_data,
         epochs=args.epochs,
+        strategy=distribute(args),
+        backup_dir=os.path.join(args.output_dir, "backup", name),
+        save_freq=args.save_freq,
+        validation_data=validation_data,
         callbacks=callbacks + list(extra_callbacks),
-        shuffle=False,  # The datasets shuffle themselves each epoch.
         verbose=args.verbose,
     )
-    return history.history, round(time.perf_counter() - start, 1)
+    return history, round(time.perf_counter() - start, 1)
 
 
 def plot_heads(scores, labels, title, path):

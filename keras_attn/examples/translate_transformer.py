@@ -1,8 +1,8 @@
 """Spanish -> English translation of Bible verses: Transformer vs RNN + attention.
 
     make data                                        # fetch the corpora once
-    python -m examples.translate_transformer         # the full run
-    python -m examples.translate_transformer --tiny  # a smoke run, seconds
+    python -m keras_attn.examples.translate_transformer         # the full run
+    python -m keras_attn.examples.translate_transformer --tiny  # a smoke run, seconds
 
 Trains a `TransformerSeq2Seq` and the foundation's `RNNSeq2Seq` (GRU +
 Bahdanau attention) on the aligned verses of the Reina-Valera 1909 (Spanish)
@@ -24,10 +24,10 @@ import keras
 import numpy as np
 import sacrebleu
 
-from examples import _common
 from keras_attn.data import corpora
 from keras_attn.data import pipelines
 from keras_attn.data import tokenizers
+from keras_attn.examples import _common
 from keras_attn.models import RNNSeq2Seq
 from keras_attn.models import TransformerSeq2Seq
 
@@ -69,13 +69,14 @@ def rnn_inputs(x, y):
 
 
 def train(model, args, train_data, validation_data, name):
-    model.compile(
-        optimizer=_common.warmup_optimizer(args),
-        loss=keras.losses.SparseCategoricalCrossentropy(
-            from_logits=True, ignore_class=0
-        ),
-        jit_compile=args.jit_compile,
-    )
+    with _common.distribute(args).scope():  # Optimizer and metrics in scope.
+        model.compile(
+            optimizer=_common.warmup_optimizer(args),
+            loss=keras.losses.SparseCategoricalCrossentropy(
+                from_logits=True, ignore_class=0
+            ),
+            jit_compile=args.jit_compile,
+        )
     history, seconds = _common.fit(model, args, train_data, validation_data, name)
     return {"train_seconds": seconds, "history": history}
 
@@ -128,8 +129,17 @@ def plot_cross_attention(model, tokenizer, text, args, path):
     )
 
 
-def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def export(run_dir, path, beam_size=1):
+    """Export the Transformer a run saved in `run_dir` (signature `translate`)."""
+    from keras_attn.export import export_translator
+
+    model = keras.saving.load_model(os.path.join(run_dir, "transformer.keras"))
+    tokenizer = tokenizers.load_tokenizer(os.path.join(run_dir, "tokenizer"))
+    return export_translator(model, tokenizer, path, beam_size=beam_size)
+
+
+def parse_args(argv=None, prog=None):
+    p = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n")[0])
     _common.add_common_flags(p, "outputs/translate")
     p.add_argument("--minutes", type=float, default=20, help="budget per model")
     p.add_argument("--epochs", type=int, default=30, help="at most this many")
@@ -154,8 +164,9 @@ def parse_args(argv=None):
     return args
 
 
-def main(argv=None):
-    args = parse_args(argv)
+def main(argv=None, prog=None):
+    args = parse_args(argv, prog)
+    strategy = _common.distribute(args)  # --strategy, --mixed-precision
     os.makedirs(args.output_dir, exist_ok=True)
     keras.utils.set_random_seed(args.seed)
     pairs = corpora.load_verse_pairs(_common.corpus_dir(args))
@@ -200,7 +211,8 @@ def main(argv=None):
     english = [en for _, en in splits["test"]]
     results = {"num_train": len(splits["train"]), "num_test": len(english)}
 
-    transformer = build_transformer(args, vocabulary_size)
+    with strategy.scope():
+        transformer = build_transformer(args, vocabulary_size)
     results["transformer"] = train(
         transformer, args, train_data, validation_data, "transformer"
     )
@@ -212,7 +224,8 @@ def main(argv=None):
         parameters=transformer.count_params(),
     )
 
-    rnn = build_rnn(args, vocabulary_size)
+    with strategy.scope():
+        rnn = build_rnn(args, vocabulary_size)
     results["rnn"] = train(
         rnn,
         args,
@@ -227,6 +240,9 @@ def main(argv=None):
 
     for model in (transformer, rnn):
         model.save(os.path.join(args.output_dir, f"{model.name}.keras"))
+    if keras.backend.backend() == "tensorflow":  # SavedModel: strings in and out
+        saved_model = os.path.join(args.output_dir, "saved_model")
+        export(args.output_dir, saved_model, beam_size=args.beam_size)
     plot_cross_attention(
         transformer,
         tokenizer,

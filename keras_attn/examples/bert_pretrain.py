@@ -1,8 +1,8 @@
 """Pretrain a small BERT (masked LM + next-sentence prediction) on real prose.
 
     make data                                 # fetch the corpora once
-    python -m examples.bert_pretrain          # the full run
-    python -m examples.bert_pretrain --tiny   # a smoke run, seconds
+    python -m keras_attn.examples.bert_pretrain          # the full run
+    python -m keras_attn.examples.bert_pretrain --tiny   # a smoke run, seconds
 
 Trains a WordPiece vocabulary and a `BertPretrainer` on the sentences of the
 World English Bible (the last tenth of every book held out), within a wall-clock budget:
@@ -10,7 +10,7 @@ World English Bible (the last tenth of every book held out), within a wall-clock
 15% of the tokens selected for prediction (80% `[MASK]`, 10% random, 10%
 kept). Reports held-out masked-token accuracy and NSP accuracy, draws the
 self-attention heads of the last layer, and saves the backbone and tokenizer
-for `examples/bert_finetune.py`.
+for `keras_attn/examples/bert_finetune.py`.
 
 Full run: see docs/bert.md for the measured numbers, hardware and time.
 """
@@ -23,10 +23,10 @@ import time
 import keras
 import numpy as np
 
-from examples import _common
 from keras_attn.data import corpora
 from keras_attn.data import pipelines
 from keras_attn.data import tokenizers
+from keras_attn.examples import _common
 from keras_attn.models import BertBackbone
 from keras_attn.models import BertPretrainer
 
@@ -64,8 +64,18 @@ def plot_heads(backbone, tokenizer, first, second, path):
     )
 
 
-def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def export(run_dir, path):
+    """Export the backbone a run saved in `run_dir` as a sentence embedder
+    (signature `embed`: the pooled `[CLS]` vector of each text)."""
+    from keras_attn.export import export_bert_embedder
+
+    backbone = keras.saving.load_model(os.path.join(run_dir, "backbone.keras"))
+    tokenizer = tokenizers.load_tokenizer(os.path.join(run_dir, "tokenizer"))
+    return export_bert_embedder(backbone, tokenizer, path, pooling="pooled")
+
+
+def parse_args(argv=None, prog=None):
+    p = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n")[0])
     _common.add_common_flags(p, "outputs/bert")
     p.add_argument("--corpus", default="web", choices=["web", "shakespeare"])
     p.add_argument("--minutes", type=float, default=15, help="training budget")
@@ -89,8 +99,9 @@ def parse_args(argv=None):
     return args
 
 
-def main(argv=None):
-    args = parse_args(argv)
+def main(argv=None, prog=None):
+    args = parse_args(argv, prog)
+    strategy = _common.distribute(args)  # --strategy, --mixed-precision
     os.makedirs(args.output_dir, exist_ok=True)
     keras.utils.set_random_seed(args.seed)
     documents = corpora.load_sentences_by_document(
@@ -122,19 +133,20 @@ def main(argv=None):
         )
 
     train_data, held_out_data = dataset(train_docs, True), dataset(held_out_docs, False)
-    backbone = BertBackbone(
-        vocabulary_size=vocabulary_size,
-        num_layers=args.num_layers,
-        num_heads=args.num_heads,
-        hidden_dim=args.hidden_dim,
-        intermediate_dim=4 * args.hidden_dim,
-        dropout=args.dropout,
-        max_sequence_length=args.sequence_length,
-    )
-    pretrainer = BertPretrainer(backbone)
-    pretrainer.compile(
-        optimizer=_common.warmup_optimizer(args), jit_compile=args.jit_compile
-    )
+    with strategy.scope():  # Variables, optimizer and metrics.
+        backbone = BertBackbone(
+            vocabulary_size=vocabulary_size,
+            num_layers=args.num_layers,
+            num_heads=args.num_heads,
+            hidden_dim=args.hidden_dim,
+            intermediate_dim=4 * args.hidden_dim,
+            dropout=args.dropout,
+            max_sequence_length=args.sequence_length,
+        )
+        pretrainer = BertPretrainer(backbone)
+        pretrainer.compile(
+            optimizer=_common.warmup_optimizer(args), jit_compile=args.jit_compile
+        )
     history, train_seconds = _common.fit(
         pretrainer, args, train_data, held_out_data, "bert"
     )
@@ -147,6 +159,8 @@ def main(argv=None):
         "history": history,
     }
     backbone.save(os.path.join(args.output_dir, "backbone.keras"))
+    if keras.backend.backend() == "tensorflow":  # SavedModel: `embed` signature
+        export(args.output_dir, os.path.join(args.output_dir, "saved_model"))
     plot_heads(
         backbone,
         tokenizer,

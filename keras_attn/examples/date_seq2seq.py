@@ -1,7 +1,7 @@
 """Teach an RNN encoder–decoder with Bahdanau attention to read dates.
 
-    python examples/date_seq2seq.py            # the full run (`make demo`)
-    python examples/date_seq2seq.py --tiny     # a smoke run, seconds
+    python -m keras_attn.examples.date_seq2seq            # the full run (`make demo`)
+    python -m keras_attn.examples.date_seq2seq --tiny     # a smoke run, seconds
 
 Trains on dates written as people write them ("TUESDAY, SEPTEMBER 25, 1984",
 "Sep 30, 1981", "10/31/90", ...) paired with ISO `yyyy-mm-dd`, prints the
@@ -20,6 +20,7 @@ import time
 
 import keras
 
+from keras_attn import training
 from keras_attn.data import dates
 from keras_attn.models import RNNSeq2Seq
 
@@ -112,25 +113,41 @@ def build_model(args):
 
 
 def train(args):
-    """Train and evaluate; returns the model and the per-epoch history."""
+    """Train and evaluate; returns the model and the per-epoch history.
+
+    With a backup in `output_dir/backup` that a restarted run resumes from.
+    """
+    strategy = training.from_flags(args)  # --strategy, --mixed-precision
     keras.utils.set_random_seed(args.seed)
     train_pairs, test_pairs = dates.train_test_pairs(
         args.num_train, args.num_test, seed=args.seed
     )
-    model = build_model(args)
+    with strategy.scope():  # Variables, optimizer and metrics.
+        model = build_model(args)
     callback = ExactMatch(test_pairs, args.target)
-    model.fit(
+    training.fit(
+        model,
         dates.make_dataset(train_pairs, args.batch_size, shuffle=True, seed=args.seed),
         epochs=args.epochs,
-        shuffle=False,  # The dataset shuffles itself each epoch.
+        strategy=strategy,
+        backup_dir=os.path.join(args.output_dir, "backup"),
+        save_freq=args.save_freq,
         callbacks=[callback],
         verbose=args.verbose,
     )
     return model, callback.history
 
 
-def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def export(run_dir, path):
+    """Export the model a run saved in `run_dir` (signature `convert`)."""
+    from keras_attn.export import export_date_converter
+
+    model = keras.saving.load_model(os.path.join(run_dir, "date_seq2seq.keras"))
+    return export_date_converter(model, path)
+
+
+def parse_args(argv=None, prog=None):
+    p = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n")[0])
     p.add_argument("--num-train", type=int, default=45000)
     p.add_argument("--num-test", type=int, default=5000)
     p.add_argument("--epochs", type=int, default=5, help="at most this many")
@@ -140,7 +157,7 @@ def parse_args(argv=None):
         default=0.999,
         help="stop once held-out exact match reaches this (0: never)",
     )
-    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--batch-size", type=int, default=128, help="per replica")
     p.add_argument("--embedding-dim", type=int, default=32)
     p.add_argument("--hidden-dim", type=int, default=128)
     p.add_argument("--cell", default="gru", choices=["gru", "lstm"])
@@ -155,6 +172,7 @@ def parse_args(argv=None):
     p.add_argument("--verbose", type=int, default=1, help="fit progress bar")
     p.add_argument("--output-dir", default="outputs/date_seq2seq")
     p.add_argument("--tiny", action="store_true", help="a few seconds' smoke run")
+    training.add_flags(p)  # --strategy, --mixed-precision, --save-freq
     args = p.parse_args(argv)
     if args.attention == "none":
         args.attention = None
@@ -164,8 +182,8 @@ def parse_args(argv=None):
     return args
 
 
-def main(argv=None):
-    args = parse_args(argv)
+def main(argv=None, prog=None):
+    args = parse_args(argv, prog)
     os.makedirs(args.output_dir, exist_ok=True)
     start = time.perf_counter()
     model, history = train(args)
@@ -186,10 +204,9 @@ def main(argv=None):
     model.save(model_path)
     print(f"\nattention heatmap: {heatmap}\nKeras model:       {model_path}")
     if keras.backend.backend() == "tensorflow":
-        from keras_attn.export import export_date_converter
-
-        saved_model = os.path.join(args.output_dir, "saved_model")
-        export_date_converter(model, saved_model)
+        saved_model = export(
+            args.output_dir, os.path.join(args.output_dir, "saved_model")
+        )
         print(f"SavedModel:        {saved_model} (signature 'convert')")
     print(f"total {time.perf_counter() - start:.1f} s")
     return {"history": history, "examples": dict(zip(EXAMPLES, predicted))}

@@ -1,8 +1,8 @@
 """Fine-tune the pretrained BERT to classify fortunes by topic.
 
-    python -m examples.bert_pretrain          # first: the backbone
-    python -m examples.bert_finetune          # the full run
-    python -m examples.bert_finetune --tiny   # a smoke run, seconds
+    python -m keras_attn.examples.bert_pretrain          # first: the backbone
+    python -m keras_attn.examples.bert_finetune          # the full run
+    python -m keras_attn.examples.bert_finetune --tiny   # a smoke run, seconds
 
 Classifies the entries of the Debian `fortunes` collection by their topic
 file, three ways, and reports held-out accuracy and training time for each:
@@ -22,10 +22,10 @@ import time
 import keras
 import numpy as np
 
-from examples import _common
 from keras_attn.data import corpora
 from keras_attn.data import pipelines
 from keras_attn.data import tokenizers
+from keras_attn.examples import _common
 from keras_attn.models import BertClassifier
 
 
@@ -34,11 +34,16 @@ def bag_of_words(splits, num_classes, args):
     texts, labels = splits["train"]
     vectorize = keras.layers.TextVectorization(max_tokens=20_000, output_mode="tf_idf")
     vectorize.adapt(texts)
+    features = {
+        split: (np.asarray(vectorize(texts)), np.asarray(labels))
+        for split, (texts, labels) in splits.items()
+    }
+    return logistic_regression(features, num_classes, args)
 
-    def features(split):
-        texts, labels = splits[split]
-        return np.asarray(vectorize(texts)), np.asarray(labels)
 
+def logistic_regression(features, num_classes, args):
+    """A softmax layer trained on fixed `{split: (x, labels)}` features with
+    early stopping on validation; its test accuracy and training time."""
     model = keras.Sequential([keras.layers.Dense(num_classes)])
     model.compile(
         optimizer=keras.optimizers.Adam(1e-3),
@@ -47,8 +52,8 @@ def bag_of_words(splits, num_classes, args):
     )
     start = time.perf_counter()
     model.fit(
-        *features("train"),
-        validation_data=features("validation"),
+        *features["train"],
+        validation_data=features["validation"],
         epochs=args.baseline_epochs,
         batch_size=args.batch_size,
         callbacks=[
@@ -57,25 +62,26 @@ def bag_of_words(splits, num_classes, args):
         verbose=args.verbose,
     )
     seconds = time.perf_counter() - start
-    _, accuracy = model.evaluate(*features("test"), verbose=0)
+    _, accuracy = model.evaluate(*features["test"], verbose=0)
     return {
         "test_accuracy": round(float(accuracy), 4),
         "train_seconds": round(seconds, 1),
     }
 
 
-def fine_tune(backbone_path, datasets, num_classes, args, frozen):
-    backbone = keras.saving.load_model(backbone_path)
-    backbone.trainable = not frozen
-    classifier = BertClassifier(backbone, num_classes, dropout=args.dropout)
-    classifier.compile(
-        optimizer=keras.optimizers.AdamW(
-            args.head_learning_rate if frozen else args.learning_rate
-        ),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=["accuracy"],
-        jit_compile=args.jit_compile,
-    )
+def fine_tune(backbone_path, datasets, num_classes, args, frozen, on_trained=None):
+    with _common.distribute(args).scope():  # Variables, optimizer, metrics.
+        backbone = keras.saving.load_model(backbone_path)
+        backbone.trainable = not frozen
+        classifier = BertClassifier(backbone, num_classes, dropout=args.dropout)
+        classifier.compile(
+            optimizer=keras.optimizers.AdamW(
+                args.head_learning_rate if frozen else args.learning_rate
+            ),
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            metrics=["accuracy"],
+            jit_compile=args.jit_compile,
+        )
     history, seconds = _common.fit(
         classifier,
         args,
@@ -85,6 +91,8 @@ def fine_tune(backbone_path, datasets, num_classes, args, frozen):
         [keras.callbacks.EarlyStopping(patience=2, restore_best_weights=True)],
     )
     _, accuracy = classifier.evaluate(datasets["test"], verbose=0)
+    if on_trained is not None:
+        on_trained(classifier)
     return {
         "test_accuracy": round(float(accuracy), 4),
         "train_seconds": seconds,
@@ -95,14 +103,9 @@ def fine_tune(backbone_path, datasets, num_classes, args, frozen):
     }
 
 
-def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    _common.add_common_flags(p, "outputs/bert")
-    p.add_argument(
-        "--pretrained-dir",
-        default=None,
-        help="output folder of bert_pretrain (default: --output-dir)",
-    )
+def add_finetune_flags(p):
+    """The flags `bag_of_words` and `fine_tune` read (shared with the
+    semantic_search example, which fine-tunes a pretrained checkpoint)."""
     p.add_argument("--minutes", type=float, default=5, help="budget per model")
     p.add_argument("--epochs", type=int, default=10, help="at most this many")
     p.add_argument("--baseline-epochs", type=int, default=30)
@@ -111,28 +114,11 @@ def parse_args(argv=None):
     p.add_argument("--dropout", type=float, default=0.1)
     p.add_argument("--learning-rate", type=float, default=1e-4)
     p.add_argument("--head-learning-rate", type=float, default=1e-3)
-    args = p.parse_args(argv)
-    args.pretrained_dir = args.pretrained_dir or args.output_dir
-    if args.tiny:
-        args.minutes, args.epochs, args.baseline_epochs = 0, 1, 1
-        args.sequence_length = 32
-    return args
 
 
-def main(argv=None):
-    args = parse_args(argv)
-    os.makedirs(args.output_dir, exist_ok=True)
-    keras.utils.set_random_seed(args.seed)
-    texts, labels, label_names = corpora.load_fortunes(_common.corpus_dir(args))
-    splits = corpora.split_fortunes(texts, labels, seed=args.seed)
-    print(
-        f"{len(texts)} fortunes in {len(label_names)} topics; "
-        + ", ".join(f"{k} {len(v[0])}" for k, v in splits.items())
-    )
-    tokenizer = tokenizers.load_tokenizer(
-        os.path.join(args.pretrained_dir, "tokenizer")
-    )
-    datasets = {
+def classification_datasets(splits, tokenizer, args):
+    """The train/validation/test `tf.data` datasets of the fortune splits."""
+    return {
         split: pipelines.classification_dataset(
             list(split_texts),
             list(split_labels),
@@ -144,8 +130,66 @@ def main(argv=None):
         )
         for split, (split_texts, split_labels) in splits.items()
     }
+
+
+def export(run_dir, path):
+    """Export the classifier a run saved in `run_dir` (`classify`, `embed`)."""
+    from keras_attn.export import export_bert_classifier
+
+    classifier = keras.saving.load_model(os.path.join(run_dir, "classifier.keras"))
+    tokenizer = tokenizers.load_tokenizer(os.path.join(run_dir, "tokenizer"))
+    with open(os.path.join(run_dir, "labels.json")) as f:
+        saved = json.load(f)
+    return export_bert_classifier(
+        classifier, tokenizer, saved["labels"], path, saved["sequence_length"]
+    )
+
+
+def parse_args(argv=None, prog=None):
+    p = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n")[0])
+    _common.add_common_flags(p, "outputs/bert")
+    p.add_argument(
+        "--pretrained-dir",
+        default=None,
+        help="output folder of bert_pretrain (default: --output-dir)",
+    )
+    add_finetune_flags(p)
+    args = p.parse_args(argv)
+    args.pretrained_dir = args.pretrained_dir or args.output_dir
+    if args.tiny:
+        args.minutes, args.epochs, args.baseline_epochs = 0, 1, 1
+        args.sequence_length = 32
+    return args
+
+
+def main(argv=None, prog=None):
+    args = parse_args(argv, prog)
+    _common.distribute(args)  # --strategy, --mixed-precision
+    os.makedirs(args.output_dir, exist_ok=True)
+    keras.utils.set_random_seed(args.seed)
+    texts, labels, label_names = corpora.load_fortunes(_common.corpus_dir(args))
+    splits = corpora.split_fortunes(texts, labels, seed=args.seed)
+    print(
+        f"{len(texts)} fortunes in {len(label_names)} topics; "
+        + ", ".join(f"{k} {len(v[0])}" for k, v in splits.items())
+    )
+    tokenizer = tokenizers.load_tokenizer(
+        os.path.join(args.pretrained_dir, "tokenizer")
+    )
+    datasets = classification_datasets(splits, tokenizer, args)
     backbone_path = os.path.join(args.pretrained_dir, "backbone.keras")
     num_classes = len(label_names)
+
+    def save(classifier):  # The fine-tuned model, with what `export` needs.
+        classifier.save(os.path.join(args.output_dir, "classifier.keras"))
+        tokenizers.save_tokenizer(tokenizer, os.path.join(args.output_dir, "tokenizer"))
+        with open(os.path.join(args.output_dir, "labels.json"), "w") as f:
+            json.dump(
+                {"labels": label_names, "sequence_length": args.sequence_length}, f
+            )
+        if keras.backend.backend() == "tensorflow":
+            export(args.output_dir, os.path.join(args.output_dir, "saved_model"))
+
     results = {
         "num_classes": num_classes,
         "majority_class": round(
@@ -153,7 +197,9 @@ def main(argv=None):
         ),
         "bag_of_words": bag_of_words(splits, num_classes, args),
         "frozen_backbone": fine_tune(backbone_path, datasets, num_classes, args, True),
-        "fine_tuned": fine_tune(backbone_path, datasets, num_classes, args, False),
+        "fine_tuned": fine_tune(
+            backbone_path, datasets, num_classes, args, False, save
+        ),
     }
     for name, value in results.items():
         print(f"{name}: {value}")

@@ -1,8 +1,8 @@
 """Train a small GPT on Shakespeare; report validation perplexity and samples.
 
     make data                              # fetch the corpora once
-    python -m examples.gpt_lm              # the full run
-    python -m examples.gpt_lm --tiny       # a smoke run, seconds
+    python -m keras_attn.examples.gpt_lm              # the full run
+    python -m keras_attn.examples.gpt_lm --tiny       # a smoke run, seconds
 
 Trains a byte-level BPE vocabulary and a decoder-only `GPTCausalLM` on the
 works of Shakespeare (every tenth work held out for validation), within a
@@ -23,11 +23,11 @@ import time
 import keras
 import numpy as np
 
-from examples import _common
 from keras_attn import samplers
 from keras_attn.data import corpora
 from keras_attn.data import pipelines
 from keras_attn.data import tokenizers
+from keras_attn.examples import _common
 from keras_attn.models import GPTBackbone
 from keras_attn.models import GPTCausalLM
 
@@ -94,8 +94,18 @@ def plot_heads(model, tokenizer, text, path):
     )
 
 
-def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def export(run_dir, path):
+    """Export the model a run saved in `run_dir` (signature `generate`)."""
+    from keras_attn.export import export_gpt_generator
+
+    model = keras.saving.load_model(os.path.join(run_dir, "gpt.keras"))
+    tokenizer = tokenizers.load_tokenizer(os.path.join(run_dir, "tokenizer"))
+    end_of_text = int(tokenizer.token_to_id(tokenizers.END_OF_TEXT))
+    return export_gpt_generator(model, tokenizer, path, [end_of_text])
+
+
+def parse_args(argv=None, prog=None):
+    p = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n")[0])
     _common.add_common_flags(p, "outputs/gpt_lm")
     p.add_argument("--corpus", default="shakespeare", choices=["shakespeare", "web"])
     p.add_argument("--minutes", type=float, default=15, help="training budget")
@@ -121,8 +131,9 @@ def parse_args(argv=None):
     return args
 
 
-def main(argv=None):
-    args = parse_args(argv)
+def main(argv=None, prog=None):
+    args = parse_args(argv, prog)
+    strategy = _common.distribute(args)  # --strategy, --mixed-precision
     os.makedirs(args.output_dir, exist_ok=True)
     keras.utils.set_random_seed(args.seed)
     documents = corpora.load_prose(args.corpus, _common.corpus_dir(args))
@@ -150,7 +161,8 @@ def main(argv=None):
 
     train_data = dataset(train_docs, True)
     validation_data = dataset(validation_docs, False)
-    model = build_model(args, vocabulary_size)
+    with strategy.scope():  # Variables, optimizer and metrics.
+        model = build_model(args, vocabulary_size)
     history, train_seconds = _common.fit(
         model, args, train_data, validation_data, "gpt"
     )
@@ -167,6 +179,8 @@ def main(argv=None):
     }
     results["samples"] = sample(model, tokenizer, args)
     model.save(os.path.join(args.output_dir, "gpt.keras"))
+    if keras.backend.backend() == "tensorflow":  # SavedModel: `generate` signature
+        export(args.output_dir, os.path.join(args.output_dir, "saved_model"))
     plot_heads(
         model, tokenizer, PROMPTS[1], os.path.join(args.output_dir, "attention.png")
     )

@@ -1,0 +1,213 @@
+"""The `keras-attn` console script, driven as a user would: in subprocesses.
+
+Each command's output is checked against the SavedModel called directly
+with TensorFlow (or against the date rules in `keras_attn.data.dates`), not
+against the CLI's own code.
+"""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import numpy as np
+import pytest
+
+from keras_attn import cli
+from keras_attn.data import dates
+
+pytestmark = pytest.mark.tf_only  # SavedModels are TensorFlow's.
+
+SCRIPT = os.path.join(os.path.dirname(sys.executable), "keras-attn")
+DATES = ["Sep 30, 1981", "TUESDAY, SEPTEMBER 25, 1984", "10/31/90"]
+
+
+def keras_attn(*args, stdin=None, timeout=300):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", KERAS_BACKEND="tensorflow")
+    return subprocess.run(
+        [SCRIPT, *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+    )
+
+
+def call_saved_model(path, signature, **inputs):
+    import tensorflow as tf
+
+    function = tf.saved_model.load(path).signatures[signature]
+    outputs = function(**{k: tf.constant(v) for k, v in inputs.items()})
+    return {k: v.numpy() for k, v in outputs.items()}
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    """`keras-attn train date` from a YAML config, tiny."""
+    run_dir = tmp_path_factory.mktemp("cli") / "date"
+    config = run_dir.parent / "date.yaml"
+    config.write_text(f"tiny: true\nverbose: 0\noutput_dir: {run_dir}\n")
+    result = keras_attn("train", "date", "--config", str(config), "--no-jit")
+    assert result.returncode == 0, result.stderr[-3000:]
+    return run_dir
+
+
+def test_help_lists_commands_and_tasks(capsys):
+    result = keras_attn("--help")
+    assert result.returncode == 0
+    for command in ("train", "evaluate", "export", "serve", "predict", "generate"):
+        assert command in result.stdout
+    assert cli.main(["train", "--help"]) == 0
+    printed = capsys.readouterr().out
+    for task in ("date", "translate", "bert-pretrain", "bert-finetune", "gpt"):
+        assert task in printed
+    result = keras_attn("train", "gpt", "--help")
+    assert result.returncode == 0
+    assert "keras-attn train gpt" in result.stdout
+    assert "--max-new-tokens" in result.stdout
+
+
+def test_train_writes_the_model_and_predict_matches_the_saved_model(run_dir):
+    saved_model = str(run_dir / "saved_model")
+    assert (run_dir / "date_seq2seq.keras").exists()
+    result = keras_attn("predict", saved_model, *DATES)
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    expected = call_saved_model(saved_model, "convert", dates=DATES)["iso"]
+    assert [row["iso"] for row in rows] == [s.decode() for s in expected]
+    # Lines of standard input, when no TEXT is given.
+    piped = keras_attn("predict", saved_model, stdin="\n".join(DATES) + "\n")
+    assert piped.stdout == result.stdout
+
+
+def test_evaluate_scores_exact_match(run_dir, tmp_path):
+    saved_model = str(run_dir / "saved_model")
+    pairs = dates.train_test_pairs(1, 40, seed=3)[1]
+    data = tmp_path / "held_out.tsv"
+    data.write_text("".join(f"{s}\t{t}\n" for s, t in pairs), encoding="utf-8")
+    result = keras_attn("evaluate", saved_model, str(data), "--batch-size", "16")
+    assert result.returncode == 0, result.stderr[-3000:]
+    scores = json.loads(result.stdout.strip().splitlines()[-1])
+    predicted = call_saved_model(saved_model, "convert", dates=[s for s, _ in pairs])
+    expected = np.mean([p.decode() == t for p, (_, t) in zip(predicted["iso"], pairs)])
+    assert scores["examples"] == 40
+    assert scores["exact_match"] == pytest.approx(expected, abs=1e-4)
+    assert "bleu" not in scores
+    with_bleu = keras_attn("evaluate", saved_model, str(data), "--bleu")
+    assert 0.0 <= json.loads(with_bleu.stdout.splitlines()[-1])["bleu"] <= 100.0
+
+
+def test_export_rewrites_the_same_saved_model(run_dir, tmp_path):
+    path = str(tmp_path / "date" / "1")
+    result = keras_attn("export", "date", str(run_dir), path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    again = call_saved_model(path, "convert", dates=DATES)["iso"]
+    first = call_saved_model(str(run_dir / "saved_model"), "convert", dates=DATES)
+    np.testing.assert_array_equal(again, first["iso"])
+
+
+def test_errors_say_what_was_wrong(run_dir, tmp_path, capsys):
+    # In-process: the exit status and the one-line message are what a shell sees.
+    def fails(*args):
+        assert cli.main(list(args)) == 2
+        return capsys.readouterr().err
+
+    assert "not a SavedModel" in fails("predict", str(tmp_path), "x")
+    saved_model = str(run_dir / "saved_model")
+    error = fails("predict", saved_model, "--signature", "nope", "x")
+    assert "no signature 'nope'" in error and "convert" in error
+    bad = tmp_path / "bad.tsv"
+    bad.write_text("only one field\n")
+    assert "bad.tsv:1" in fails("evaluate", saved_model, str(bad))
+    config = tmp_path / "bad.yaml"
+    config.write_text("- a list\n")
+    assert "mapping" in fails("train", "date", "--config", str(config))
+    assert "trains nothing to export" in fails(
+        "export", "semantic-search", str(run_dir), str(tmp_path / "x")
+    )
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_serve_answers_the_rest_api(run_dir):
+    port = free_port()
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    server = subprocess.Popen(
+        [SCRIPT, "serve", str(run_dir / "saved_model"), "--model-name", "dates"]
+        + ["--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+    base = f"http://127.0.0.1:{port}/v1/models/dates"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(base, timeout=5) as response:
+                    status = json.load(response)
+                break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise AssertionError(
+                        server.stderr.read().decode()[-3000:]
+                    ) from None
+                time.sleep(0.5)
+        assert status["model_version_status"][0]["state"] == "AVAILABLE"
+        body = json.dumps({"signature_name": "convert", "instances": DATES})
+        request = urllib.request.Request(
+            base + ":predict", body.encode(), {"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(request, timeout=60) as response:
+            predictions = json.load(response)["predictions"]
+        expected = call_saved_model(
+            str(run_dir / "saved_model"), "convert", dates=DATES
+        )
+        assert predictions == [s.decode() for s in expected["iso"]]
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def test_generate_continues_prompts_like_the_saved_model(tmp_path):
+    from keras_attn.data import tokenizers
+    from keras_attn.export import export_gpt_generator
+    from keras_attn.models import GPTBackbone
+    from keras_attn.models import GPTCausalLM
+
+    tokenizer = tokenizers.byte_tokenizer()
+    backbone = GPTBackbone(
+        vocabulary_size=tokenizer.vocabulary_size(),
+        num_layers=1,
+        num_heads=2,
+        hidden_dim=16,
+        intermediate_dim=32,
+        max_sequence_length=32,
+    )
+    path = str(tmp_path / "gpt")
+    export_gpt_generator(GPTCausalLM(backbone), tokenizer, path)
+    prompts = ["To be", "or not"]
+    result = keras_attn(
+        "generate", path, *prompts, "--max-new-tokens", "5", "--top-k", "3"
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    expected = call_saved_model(
+        path,
+        "generate",
+        prompt=prompts,
+        max_new_tokens=np.int32(5),
+        temperature=np.float32(1.0),
+        top_k=np.int32(3),
+        top_p=np.float32(1.0),
+        seed=np.int64(0),
+    )
+    texts = [t.decode("utf-8") for t in expected["text"]]
+    assert result.stdout.splitlines() == texts
