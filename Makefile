@@ -33,10 +33,10 @@ test: $(VENV)/.dev
 	$(MAKE) lint test-tf test-jax docs
 
 test-tf: $(VENV)/.dev
-	KERAS_BACKEND=tensorflow $(BIN)/python -m pytest -n 2 -m "not slow" keras_attn tests docs
+	KERAS_BACKEND=tensorflow $(BIN)/python -m pytest -n 2 --durations=15 -m "not slow" keras_attn tests docs
 
 test-jax: $(VENV)/.dev
-	KERAS_BACKEND=jax $(BIN)/python -m pytest -n 2 -m "not slow and not tf_only" keras_attn tests docs
+	KERAS_BACKEND=jax $(BIN)/python -m pytest -n 2 --durations=15 -m "not slow and not tf_only" keras_attn tests docs
 
 docs: $(VENV)/.dev
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet

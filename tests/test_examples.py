@@ -25,6 +25,7 @@ def test_date_demo_tiny(tmp_path):
         assert (tmp_path / "saved_model" / "saved_model.pb").exists()
 
 
+@pytest.mark.tf_only  # TransformerSeq2Seq and RNNSeq2Seq run on JAX in tests/models.
 def test_translate_tiny(tmp_path):
     result = translate_transformer.main(
         ["--tiny", "--verbose", "0", "--output-dir", str(tmp_path)]
