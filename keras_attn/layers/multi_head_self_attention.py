@@ -1,3 +1,4 @@
+import keras
 from keras import ops
 
 from keras_attn.layers.attention_utils import compute_attention_mask
@@ -14,11 +15,12 @@ class MultiHeadSelfAttention(MultiHeadAttention):
     A `MultiHeadAttention` whose three input projections are fused into one
     matrix multiplication (one `(D, 3·N·H)` kernel instead of three); masks,
     cache and outputs behave the same. Without a cache (training, encoders)
-    it projects straight to the head-major `(B, N, T, H)` layout with one
-    einsum over the kernel viewed as `(D, 3, N, H)` and attends with batched
-    matrix products, which avoids slicing the fused projection and
-    transposing to and from `(B, T, N, H)`: faster on CPU with both the
-    TensorFlow and JAX backends (see docs/benchmarks.md).
+    on backends other than TensorFlow it projects straight to the head-major
+    `(B, N, T, H)` layout with one einsum over the kernel viewed as
+    `(D, 3, N, H)` and attends with batched matrix products, which avoids
+    slicing the fused projection and transposing to and from `(B, T, N, H)`.
+    That is faster on JAX; on TensorFlow the sliced fused projection and
+    `ops.dot_product_attention` measured faster (see docs/benchmarks.md).
 
     Args:
         num_heads: number of heads.
@@ -72,7 +74,8 @@ class MultiHeadSelfAttention(MultiHeadAttention):
         training=None,
     ):
         mask = keras_mask_of(inputs) if mask is None else mask
-        if cache is None:
+        if cache is None and keras.backend.backend() != "tensorflow":
+            # Measured faster on JAX; TensorFlow's fused path is faster there.
             return self._attend_head_major(
                 inputs, mask, attention_mask, return_attention_scores, training
             )
