@@ -116,6 +116,13 @@ def add_finetune_flags(p):
     p.add_argument("--head-learning-rate", type=float, default=1e-3)
 
 
+def finetune_tiny(args):
+    """`--tiny`: one short epoch of everything, short sequences."""
+    if args.tiny:
+        args.minutes, args.epochs, args.baseline_epochs = 0, 1, 1
+        args.sequence_length = 32
+
+
 def classification_datasets(splits, tokenizer, args):
     """The train/validation/test `tf.data` datasets of the fortune splits."""
     return {
@@ -156,9 +163,7 @@ def parse_args(argv=None, prog=None):
     add_finetune_flags(p)
     args = p.parse_args(argv)
     args.pretrained_dir = args.pretrained_dir or args.output_dir
-    if args.tiny:
-        args.minutes, args.epochs, args.baseline_epochs = 0, 1, 1
-        args.sequence_length = 32
+    finetune_tiny(args)
     return args
 
 

@@ -153,9 +153,7 @@ def parse_args(argv=None, prog=None):
     p.add_argument("--top", type=int, default=3, help="hits printed per query")
     bert_finetune.add_finetune_flags(p)
     args = p.parse_args(argv)
-    if args.tiny:
-        args.minutes, args.epochs, args.baseline_epochs = 0, 1, 1
-        args.sequence_length = 32
+    bert_finetune.finetune_tiny(args)
     return args
 
 
