@@ -1,10 +1,10 @@
 """The one layer-test harness every layer of keras_attn goes through.
 
 `run_layer_test` checks, for one layer configuration and one set of inputs:
-config round trip, exact weight counts, eager and symbolic output shapes and
-dtypes, `.keras` save/load with equal outputs, one `fit` step that changes the
-weights, `mixed_float16` / `mixed_bfloat16` without NaN, and an XLA-compiled
-call equal to the eager one.
+config round trip, exact weight counts, distinct initial kernels, eager and
+symbolic output shapes and dtypes, `.keras` save/load with equal outputs, one
+`fit` step that changes the weights, `mixed_float16` / `mixed_bfloat16`
+without NaN, and an XLA-compiled call equal to the eager one.
 """
 
 import os
@@ -31,6 +31,26 @@ def assert_close(actual, expected, atol=1e-5, rtol=1e-5, msg=""):
     np.testing.assert_allclose(
         to_numpy(actual), to_numpy(expected), atol=atol, rtol=rtol, err_msg=msg
     )
+
+
+def assert_distinct_initial_weights(layer):
+    """No two kernels (or tables) of `layer` start with the same values.
+
+    Sublayers that share one initializer instance get identical starting
+    weights (a Keras 3 initializer fixes its seed when it is created), so
+    e.g. query, key and value would stay interchangeable. Biases and
+    LayerNorm scales start constant by design and are not compared.
+    """
+    weights = [w for w in layer.weights if len(w.shape) >= 2]
+    values = [to_numpy(w) for w in weights]
+    for i, a in enumerate(values):
+        for j in range(i):
+            b = values[j]
+            if a.shape == b.shape and np.array_equal(a, b):
+                raise AssertionError(
+                    f"{weights[i].path} and {weights[j].path} start equal: "
+                    "give every sublayer its own clone of the initializer."
+                )
 
 
 def _symbolic_inputs(inputs):
@@ -95,6 +115,7 @@ def run_layer_test(
     assert len(layer.trainable_weights) == expected_num_trainable_weights
     assert len(layer.non_trainable_weights) == expected_num_non_trainable_weights
     assert layer.count_params() == expected_num_params
+    assert_distinct_initial_weights(layer)
 
     # Symbolic call: shapes with an unknown batch size.
     layer = layer_cls(**init_kwargs)

@@ -13,7 +13,6 @@ masks a layer receives are combined by `compute_attention_mask` into a single
 *every* mask given allows it.
 """
 
-import keras
 from keras import ops
 
 try:  # Keras keeps the mask of a tensor in a backend-specific side table.
@@ -72,6 +71,7 @@ def compute_attention_mask(
     attention_mask=None,
     causal=False,
     causal_offset=None,
+    axis=1,
 ):
     """Combine padding, explicit and causal masks into one `(B, T, S)` mask.
 
@@ -85,14 +85,16 @@ def compute_attention_mask(
         causal: whether query `i` may only see keys up to its own position.
         causal_offset: absolute position of the first query (see
             `causal_mask`); used with a key/value cache.
+        axis: the axis of `query` and `key` that holds the length (2 for
+            head-major `(B, N, T, H)` tensors).
 
     Returns:
         A boolean tensor broadcastable to `(B, T, S)`, or None when nothing
         is masked.
     """
-    query_length = ops.shape(query)[1]
-    key_length = ops.shape(key)[1]
-    static_t, static_s = query.shape[1], key.shape[1]
+    query_length = ops.shape(query)[axis]
+    key_length = ops.shape(key)[axis]
+    static_t, static_s = query.shape[axis], key.shape[axis]
     query_mask = _check_mask(query_mask, "query_mask", "(B, T)", (2,))
     key_mask = _check_mask(key_mask, "key_mask", "(B, S)", (2,))
     attention_mask = _check_mask(
@@ -256,8 +258,3 @@ def fused_attention(query, key, value, mask=None, scale=None):
     visible = ops.any(mask, axis=-1)  # (B, T)
     visible = ops.cast(visible[:, :, None, None], output.dtype)  # (B, T, 1, 1)
     return output * visible
-
-
-def register(cls):
-    """Register `cls` for `.keras` loading under the `keras_attn` package."""
-    return keras.saving.register_keras_serializable(package="keras_attn")(cls)

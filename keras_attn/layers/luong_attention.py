@@ -1,17 +1,17 @@
 from keras import ops
 
-from keras_attn.layers.attention_utils import register
-from keras_attn.layers.bahdanau_attention import BahdanauAttention
+from keras_attn.layers.rnn_attention import RNNAttention
+from keras_attn.saving import register
 
 SCORES = ("dot", "general")
 
 
 @register
-class LuongAttention(BahdanauAttention):
+class LuongAttention(RNNAttention):
     """Multiplicative (Luong) attention: `qᵀ k` or `qᵀ W k`.
 
-    The same call, masks and outputs as `BahdanauAttention`; only the score
-    differs. `"dot"` needs query and keys of the same width and has no
+    The same call, masks and outputs as `BahdanauAttention` (both are
+    `RNNAttention`s); only the score differs. `"dot"` needs query and keys of the same width and has no
     weights; `"general"` learns `W` and accepts any widths.
 
     Args:
@@ -48,9 +48,7 @@ class LuongAttention(BahdanauAttention):
     def __init__(self, score="dot", kernel_initializer="glorot_uniform", **kwargs):
         if score not in SCORES:
             raise ValueError(f"`score` must be one of {SCORES}; received {score!r}.")
-        # `units` is not used by these scores; the base class requires one.
-        kwargs.pop("units", None)
-        super().__init__(units=1, kernel_initializer=kernel_initializer, **kwargs)
+        super().__init__(kernel_initializer=kernel_initializer, **kwargs)
         self.score = score
 
     def build(self, query_shape, value_shape, key_shape=None):
@@ -63,8 +61,7 @@ class LuongAttention(BahdanauAttention):
                     f"{key_shape[-1]}. Use score='general' to learn a map."
                 )
             return
-        self.key_dense = self._dense(query_shape[-1], "key_dense")
-        self.key_dense.build(key_shape)
+        self.key_dense = self._dense(query_shape[-1], "key_dense", key_shape)
 
     def _score(self, query, key):
         if self.score == "general":
@@ -73,6 +70,5 @@ class LuongAttention(BahdanauAttention):
 
     def get_config(self):
         config = super().get_config()
-        del config["units"]
         config["score"] = self.score
         return config

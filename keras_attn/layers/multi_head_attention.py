@@ -1,10 +1,10 @@
 import keras
 from keras import ops
 
-from keras_attn.layers.attention_utils import attention_weights
 from keras_attn.layers.attention_utils import compute_attention_mask
-from keras_attn.layers.attention_utils import fused_attention
-from keras_attn.layers.attention_utils import register
+from keras_attn.layers.attention_utils import masked_softmax
+from keras_attn.layers.initializers import clone_initializer
+from keras_attn.saving import register
 
 
 def _and(a, b):
@@ -30,6 +30,11 @@ class MultiHeadAttention(keras.layers.Layer):
     whose keys are all masked gets a zero vector before the output projection
     (never NaN).
 
+    The attention itself runs in one head-major `(B, N, T, H)` layout for
+    every call, with or without a cache, scores or dropout: the keys and
+    values of the cache are kept in that layout, so a decoding step writes
+    one slice of each and attends with two batched matrix products.
+
     Args:
         num_heads: number of heads.
         key_dim: size of each head for query and key.
@@ -37,7 +42,8 @@ class MultiHeadAttention(keras.layers.Layer):
         dropout: dropout rate on the attention weights.
         use_bias: whether the projections have biases.
         output_dim: width of the output; the query width by default.
-        kernel_initializer: initializer of the projection kernels.
+        kernel_initializer: initializer of the projection kernels; every
+            projection gets its own clone.
         **kwargs: base layer arguments.
 
     Call arguments:
@@ -47,14 +53,15 @@ class MultiHeadAttention(keras.layers.Layer):
         query_mask, value_mask, key_mask: `(B, T)` / `(B, S)` padding masks.
         attention_mask: `(B, T, S)` (or `(B, S)`) boolean mask.
         use_causal_mask: query `i` only sees keys up to its position.
-        cache: `(B, 2, S, N, H)` stacked keys and values. With
-            `cache_update_index`, the new keys/values are written at that
-            index and attention runs over the whole cache (causally from the
-            index); the padding of past positions must then come through
-            `attention_mask`, as `value_mask`/`key_mask` only describe the
-            new positions and are ignored. Without an index the cache holds
-            precomputed keys/values (e.g. of the encoder) and `key`/`value`
-            are not projected again.
+        cache: a `(key, value)` pair of `(B, N, S, H)` tensors (see
+            `init_cache` and `compute_cache`). With `cache_update_index`,
+            the new keys/values are written at that index and attention runs
+            over the whole cache (causally from the index); the padding of
+            past positions must then come through `attention_mask`, as
+            `value_mask`/`key_mask` only describe the new positions and are
+            ignored. Without an index the cache holds precomputed
+            keys/values (e.g. of the encoder) and `key`/`value` are not
+            projected again.
         cache_update_index: int, position of the first new query.
         return_attention_scores: also return the `(B, N, T, S)` weights.
         training: whether dropout is active.
@@ -95,6 +102,11 @@ class MultiHeadAttention(keras.layers.Layer):
                 raise ValueError(
                     f"`{name}` must be a positive integer; received {v!r}."
                 )
+        if value_dim is not None and (not isinstance(value_dim, int) or value_dim <= 0):
+            raise ValueError(
+                f"`value_dim` must be a positive integer or None; received "
+                f"{value_dim!r}."
+            )
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"`dropout` must be in [0, 1); received {dropout}.")
         self.num_heads = num_heads
@@ -106,18 +118,20 @@ class MultiHeadAttention(keras.layers.Layer):
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.supports_masking = True
 
+    # --- build -------------------------------------------------------------
+
     def _dense(self, units, name, input_shape):
         layer = keras.layers.Dense(
             units,
             use_bias=self.use_bias,
-            kernel_initializer=self.kernel_initializer,
+            kernel_initializer=clone_initializer(self.kernel_initializer),
             dtype=self.dtype_policy,
             name=name,
         )
         layer.build(input_shape)
         return layer
 
-    def _build_attention(self, query_shape):
+    def _build_output(self, query_shape):
         width = self.output_dim or query_shape[-1]
         self.output_dense = self._dense(
             width, "output_dense", (None, None, self.num_heads * self.value_dim)
@@ -134,11 +148,30 @@ class MultiHeadAttention(keras.layers.Layer):
         self.value_dense = self._dense(
             heads * self.value_dim, "value_dense", value_shape
         )
-        self._build_attention(query_shape)
+        self._build_output(query_shape)
 
-    def _split_heads(self, x, head_size):
+    # --- call --------------------------------------------------------------
+
+    # Every projection runs as one 2-D GEMM over the `B * T` tokens: XLA on
+    # CPU ran the same Dense on `(B, T, D)` inputs ~15% slower under JAX
+    # (benchmarks/formulations in docs/benchmarks.md), and the 2-D form is
+    # as fast as any other on TensorFlow.
+    def _heads(self, projected, batch, length, head_size):
+        """`(B * T, N * H)` -> `(B, N, T, H)`."""
+        x = ops.reshape(projected, (batch, length, self.num_heads, head_size))
+        return ops.transpose(x, (0, 2, 1, 3))
+
+    def _project(self, dense, x, head_size):
+        """`(B, T, D)` through `dense` -> `(B, N, T, H)`."""
         batch, length = ops.shape(x)[0], ops.shape(x)[1]
-        return ops.reshape(x, (batch, length, self.num_heads, head_size))
+        projected = dense(ops.reshape(x, (-1, x.shape[-1])))  # (B * T, N * H)
+        return self._heads(projected, batch, length, head_size)
+
+    def _project_key_value(self, value, key):
+        """`(B, S, Dv)`, `(B, S, Dk)` -> head-major keys and values."""
+        key = self._project(self.key_dense, key, self.key_dim)  # (B, N, S, H)
+        value = self._project(self.value_dense, value, self.value_dim)
+        return key, value
 
     def call(
         self,
@@ -157,18 +190,13 @@ class MultiHeadAttention(keras.layers.Layer):
     ):
         # B: batch, T: query length, S: key length, N: heads, H: head size.
         key = value if key is None else key
-        query_heads = self._split_heads(
-            self.query_dense(query), self.key_dim
-        )  # (B, T, N, H)
+        query_heads = self._project(
+            self.query_dense, query, self.key_dim
+        )  # (B, N, T, H)
         if cache is not None and cache_update_index is None:
-            key_heads, value_heads = cache[:, 0], cache[:, 1]  # (B, S, N, H)
+            key_heads, value_heads = self._check_cache(cache)  # (B, N, S, H)
         else:
-            key_heads = self._split_heads(
-                self.key_dense(key), self.key_dim
-            )  # (B, S, N, H)
-            value_heads = self._split_heads(
-                self.value_dense(value), self.value_dim
-            )  # (B, S, N, Hv)
+            key_heads, value_heads = self._project_key_value(value, key)
         return self._attend(
             query_heads,
             key_heads,
@@ -182,6 +210,24 @@ class MultiHeadAttention(keras.layers.Layer):
             return_attention_scores=return_attention_scores,
             training=training,
         )
+
+    def _check_cache(self, cache):
+        if not isinstance(cache, (tuple, list)) or len(cache) != 2:
+            raise ValueError(
+                "`cache` must be a (key, value) pair of (B, N, S, H) tensors "
+                "(see `init_cache` and `compute_cache`); received "
+                f"{type(cache).__name__}"
+                + (f" of shape {tuple(cache.shape)}" if hasattr(cache, "shape") else "")
+                + "."
+            )
+        key, value = cache
+        for name, x, size in (("key", key, self.key_dim), ("value", value, self.value_dim)):
+            if len(x.shape) != 4 or x.shape[1] != self.num_heads or x.shape[3] != size:
+                raise ValueError(
+                    f"The cached {name} must be (B, N={self.num_heads}, S, "
+                    f"H={size}); received shape {tuple(x.shape)}."
+                )
+        return key, value
 
     def _attend(
         self,
@@ -197,13 +243,15 @@ class MultiHeadAttention(keras.layers.Layer):
         return_attention_scores,
         training,
     ):
-        """Attention over projected heads, then the output projection."""
+        """Attention over head-major `(B, N, T|S, H)` heads, then the output
+        projection. The one attention path of every call."""
         causal_offset = None
         if cache is not None and cache_update_index is not None:
-            start = [0, cache_update_index, 0, 0]
-            key = ops.slice_update(cache[:, 0], start, key)  # (B, S, N, H)
-            value = ops.slice_update(cache[:, 1], start, value)  # (B, S, N, H)
-            cache = ops.stack([key, value], axis=1)  # (B, 2, S, N, H)
+            key_cache, value_cache = self._check_cache(cache)
+            start = [0, 0, cache_update_index, 0]
+            key = ops.slice_update(key_cache, start, key)  # (B, N, S, H)
+            value = ops.slice_update(value_cache, start, value)  # (B, N, S, H)
+            cache = (key, value)
             key_mask, causal_offset = None, cache_update_index
         mask = compute_attention_mask(
             query,
@@ -213,37 +261,52 @@ class MultiHeadAttention(keras.layers.Layer):
             attention_mask=attention_mask,
             causal=causal,
             causal_offset=causal_offset,
+            axis=2,
         )  # (B, T, S) or None
-        use_dropout = training and self.dropout > 0
-        if return_attention_scores or use_dropout:
-            scores = attention_weights(query, key, mask)  # (B, N, T, S)
-            weights = self.dropout_layer(scores, training=training)
-            output = ops.einsum("bnts,bsnh->btnh", weights, value)
-        else:
-            scores = None
-            output = fused_attention(query, key, value, mask)  # (B, T, N, H)
-        batch, length = ops.shape(output)[0], ops.shape(output)[1]
+        if mask is not None:
+            mask = ops.expand_dims(mask, 1)  # (B, 1, T, S)
+        query = query * ops.cast(1.0 / self.key_dim**0.5, query.dtype)
+        scores = ops.einsum("bnth,bnsh->bnts", query, key)  # (B, N, T, S)
+        weights = masked_softmax(scores, mask)  # (B, N, T, S)
+        dropped = self.dropout_layer(weights, training=training)
+        output = ops.einsum("bnts,bnsh->bnth", dropped, value)  # (B, N, T, H)
+        batch, length = ops.shape(output)[0], ops.shape(output)[2]
         output = ops.reshape(
-            output, (batch, length, self.num_heads * self.value_dim)
-        )  # (B, T, N * H)
-        output = self.output_dense(output)  # (B, T, D)
+            ops.transpose(output, (0, 2, 1, 3)),
+            (-1, self.num_heads * self.value_dim),
+        )  # (B * T, N * H)
+        output = self.output_dense(output)  # (B * T, D)
+        output = ops.reshape(output, (batch, length, output.shape[-1]))  # (B, T, D)
         results = (output,)
         if return_attention_scores:
-            results += (scores,)
+            results += (weights,)
         if cache is not None:
             results += (cache,)
         return results[0] if len(results) == 1 else results
 
+    # --- caches ------------------------------------------------------------
+
+    def init_cache(self, batch_size, max_length):
+        """An empty `(key, value)` cache of `max_length` positions, in the
+        layer's compute dtype: two `(B, N, max_length, H)` zero tensors."""
+        heads = self.num_heads
+        return (
+            ops.zeros((batch_size, heads, max_length, self.key_dim), self.compute_dtype),
+            ops.zeros(
+                (batch_size, heads, max_length, self.value_dim), self.compute_dtype
+            ),
+        )
+
     def compute_cache(self, value, key=None):
-        """Project `value` (and `key`) once: a `(B, 2, S, N, H)` cache.
+        """Project `value` (and `key`) once: a `(key, value)` pair of
+        `(B, N, S, H)` tensors.
 
         Pass it as `cache` (without an index) to attend over the same
         encoder outputs at every decoding step without projecting them again.
         """
-        key = value if key is None else key
-        key_heads = self._split_heads(self.key_dense(key), self.key_dim)
-        value_heads = self._split_heads(self.value_dense(value), self.value_dim)
-        return ops.stack([key_heads, value_heads], axis=1)  # (B, 2, S, N, H)
+        return self._project_key_value(value, value if key is None else key)
+
+    # --- shapes and config -------------------------------------------------
 
     def compute_output_spec(self, *args, **kwargs):
         # The number of outputs depends on call flags (`return_attention_scores`,

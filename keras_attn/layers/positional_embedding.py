@@ -3,7 +3,7 @@ import math
 import keras
 from keras import ops
 
-from keras_attn.layers.attention_utils import register
+from keras_attn.saving import register
 
 MODES = ("sinusoidal", "learned")
 

@@ -3,8 +3,9 @@ import math
 import keras
 from keras import ops
 
-from keras_attn.layers.attention_utils import register
+from keras_attn.layers.initializers import clone_initializer
 from keras_attn.layers.positional_embedding import PositionalEmbedding
+from keras_attn.saving import register
 
 
 @register
@@ -20,7 +21,8 @@ class TokenAndPositionEmbedding(keras.layers.Layer):
         mask_zero: token id 0 is padding; the output carries a Keras mask.
         scale_embeddings: multiply token embeddings by `√hidden_dim` before
             adding positions (Vaswani et al. 2017).
-        embeddings_initializer: initializer of the tables.
+        embeddings_initializer: initializer of the tables (each gets its own
+            clone).
         **kwargs: base layer arguments.
 
     Call arguments:
@@ -80,7 +82,7 @@ class TokenAndPositionEmbedding(keras.layers.Layer):
             size,
             self.hidden_dim,
             tie_weights=True,
-            embeddings_initializer=self.embeddings_initializer,
+            embeddings_initializer=clone_initializer(self.embeddings_initializer),
             dtype=self.dtype_policy,
             name=name,
         )
@@ -94,7 +96,7 @@ class TokenAndPositionEmbedding(keras.layers.Layer):
         self.position_embedding = PositionalEmbedding(
             self.sequence_length,
             mode=self.position_mode,
-            initializer=self.embeddings_initializer,
+            initializer=clone_initializer(self.embeddings_initializer),
             dtype=self.dtype_policy,
             name="position_embedding",
         )

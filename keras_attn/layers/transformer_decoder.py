@@ -1,16 +1,15 @@
 from keras_attn.layers.attention_utils import keras_mask_of
-from keras_attn.layers.attention_utils import register
-from keras_attn.layers.multi_head_attention import MultiHeadAttention
-from keras_attn.layers.transformer_encoder import TransformerEncoder
+from keras_attn.layers.transformer_block import TransformerBlock
+from keras_attn.saving import register
 
 
 @register
-class TransformerDecoder(TransformerEncoder):
+class TransformerDecoder(TransformerBlock):
     """One Transformer decoder block: causal self-attention, cross-attention
     to the encoder outputs, then feed-forward.
 
     Takes the arguments of `TransformerEncoder` (residual + LayerNorm,
-    `normalize_first` for pre-LN). Called without `encoder_sequence` at
+    `normalize_first` for pre-LN); both are `TransformerBlock`s. Called without `encoder_sequence` at
     build time it has no cross-attention: a GPT-style decoder-only block.
 
     The cross-attention mask comes from the *encoder's* padding
@@ -25,13 +24,14 @@ class TransformerDecoder(TransformerEncoder):
             by default.
         encoder_padding_mask: `(B, S)`; the Keras mask of `encoder_sequence`
             by default.
-        self_attention_cache: `(B, 2, S_max, N, H)` keys/values of the
-            previous steps, updated at `self_attention_cache_update_index`.
-            The padding of cached positions goes in `attention_mask`.
+        self_attention_cache: the `(key, value)` pair of `(B, N, S_max, H)`
+            tensors of the previous steps (`decoder.init_cache(B, S_max)`),
+            updated at `self_attention_cache_update_index`. The padding of
+            cached positions goes in `attention_mask`.
         self_attention_cache_update_index: position of the first new token.
-        cross_attention_cache: `(B, 2, S, N, H)` precomputed encoder
-            keys/values (`decoder.cross_attention.compute_cache(encoder)`);
-            `encoder_sequence` is then not needed.
+        cross_attention_cache: the precomputed `(key, value)` pair of the
+            encoder outputs (`decoder.compute_cross_attention_cache(
+            encoder)`); `encoder_sequence` is then not needed.
         attention_mask: `(B, T, S_self)` extra self-attention mask.
         return_attention_scores: also return the self- and cross-attention
             weights (`(B, N, T, T)` and `(B, N, T, S)`).
@@ -58,19 +58,18 @@ class TransformerDecoder(TransformerEncoder):
         self._build_self_attention(decoder_sequence_shape, causal=True)
         self.cross_attention = None
         if encoder_sequence_shape is not None:
-            self.cross_attention = MultiHeadAttention(
-                num_heads=self.num_heads,
-                key_dim=self._key_dim(decoder_sequence_shape[-1]),
-                dropout=self.dropout,
-                kernel_initializer=self.kernel_initializer,
-                dtype=self.dtype_policy,
-                name="cross_attention",
-            )
-            self.cross_attention.build(decoder_sequence_shape, encoder_sequence_shape)
-            self.cross_attention_layer_norm, self.cross_attention_dropout = (
-                self._norm_and_dropout("cross_attention", decoder_sequence_shape)
-            )
+            self._build_cross_attention(decoder_sequence_shape, encoder_sequence_shape)
         self._build_feed_forward(decoder_sequence_shape)
+
+    def init_cache(self, batch_size, max_length):
+        """An empty self-attention cache of `max_length` positions (see
+        `MultiHeadAttention.init_cache`)."""
+        return self.self_attention.init_cache(batch_size, max_length)
+
+    def compute_cross_attention_cache(self, encoder_sequence):
+        """The cross-attention keys/values of `encoder_sequence`, projected
+        once for every decoding step."""
+        return self.cross_attention.compute_cache(encoder_sequence)
 
     def call(
         self,
@@ -137,11 +136,7 @@ class TransformerDecoder(TransformerEncoder):
             )
             if return_attention_scores:
                 cross_scores = cross_extras[0]
-        (x,) = self._residual(
-            x,
-            self.feed_forward_layer_norm,
-            lambda x: self.feed_forward(x, training=training),
-        )
+        x = self._feed_forward_residual(x, training)
         results = (x,)
         if return_attention_scores:
             results += (
@@ -150,6 +145,3 @@ class TransformerDecoder(TransformerEncoder):
         if self_attention_cache is not None:
             results += (self_extras[-1],)
         return results[0] if len(results) == 1 else results
-
-    def compute_output_shape(self, decoder_sequence_shape, *args, **kwargs):
-        return decoder_sequence_shape

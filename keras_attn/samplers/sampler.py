@@ -1,7 +1,7 @@
 import keras
 from keras import ops
 
-from keras_attn.layers.attention_utils import register
+from keras_attn.saving import register
 
 
 def sample_from_probabilities(probabilities, uniform):

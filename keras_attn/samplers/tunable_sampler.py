@@ -1,8 +1,8 @@
 from keras import ops
 
-from keras_attn.layers.attention_utils import register
 from keras_attn.samplers.sampler import Sampler
 from keras_attn.samplers.sampler import sample_from_probabilities
+from keras_attn.saving import register
 
 
 @register

@@ -34,6 +34,39 @@ def test_cross_attention_harness():
     )
 
 
+def test_same_width_cross_attention_harness():
+    # Query, key and value kernels of one shape: the harness checks that
+    # they start different (one shared initializer made them equal).
+    run_layer_test(
+        MultiHeadAttention,
+        {"num_heads": 2, "key_dim": 4},
+        {"query": QUERY, "value": QUERY[:, :3]},
+        expected_output_shapes=[(2, 5, 16)],
+        expected_num_trainable_weights=8,
+        expected_num_params=_mha_params(16, 16, 2, 4, 16),
+    )
+
+
+def test_projections_get_their_own_initializer():
+    initializer = keras.initializers.GlorotUniform()  # one instance, no seed
+    layer = MultiHeadAttention(num_heads=2, key_dim=8, kernel_initializer=initializer)
+    layer(QUERY, QUERY)
+    kernels = [to_numpy(d.kernel) for d in (layer.query_dense, layer.key_dense)]
+    kernels.append(to_numpy(layer.value_dense.kernel))
+    assert not np.array_equal(kernels[0], kernels[1])
+    assert not np.array_equal(kernels[1], kernels[2])
+    # The config still holds the initializer the user gave.
+    assert layer.get_config()["kernel_initializer"]["class_name"] == "GlorotUniform"
+
+
+def test_self_attention_with_its_own_value_dim():
+    layer = MultiHeadSelfAttention(num_heads=2, key_dim=4, value_dim=6)
+    out, scores = layer(QUERY, return_attention_scores=True)
+    assert tuple(out.shape) == (2, 5, 16) and tuple(scores.shape) == (2, 2, 5, 5)
+    assert layer.qkv_dense.kernel.shape == (16, 2 * (4 + 4 + 6))
+    assert MultiHeadSelfAttention.from_config(layer.get_config()).value_dim == 6
+
+
 def test_self_attention_harness():
     run_layer_test(
         MultiHeadSelfAttention,
@@ -129,7 +162,7 @@ def test_cached_self_attention_equals_full_pass(step_size):
     layer = MultiHeadSelfAttention(num_heads=2, key_dim=4, causal=True)
     x = np.random.rand(2, 6, 8).astype("float32")
     full = to_numpy(layer(x))
-    cache = np.zeros((2, 2, 6, 2, 4), "float32")
+    cache = layer.init_cache(batch_size=2, max_length=6)
     steps = []
     for index in range(0, 6, step_size):
         out, cache = layer(

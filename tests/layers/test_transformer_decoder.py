@@ -117,14 +117,14 @@ def test_cached_decoding_equals_full_pass(with_encoder):
     if with_encoder:
         full = decoder(TARGET, SOURCE, encoder_padding_mask=SOURCE_PADDING)
         cross = {
-            "cross_attention_cache": decoder.cross_attention.compute_cache(SOURCE),
+            "cross_attention_cache": decoder.compute_cross_attention_cache(SOURCE),
             "encoder_padding_mask": SOURCE_PADDING,
         }
     else:
         full = decoder(TARGET)
         cross = {}
-    batch, length, heads, head_dim = 2, 5, 2, 4
-    cache = np.zeros((batch, 2, length, heads, head_dim), "float32")
+    batch, length = 2, 5
+    cache = decoder.init_cache(batch, length)
     steps = []
     for index in range(length):
         out, cache = decoder(

@@ -2,10 +2,10 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_attn.layers.attention_utils import register
 from keras_attn.layers.feed_forward import gelu_approximate
 from keras_attn.layers.token_and_position_embedding import TokenAndPositionEmbedding
 from keras_attn.layers.transformer_encoder import TransformerEncoder
+from keras_attn.saving import register
 
 INPUT_NAMES = ("token_ids", "segment_ids", "padding_mask")
 

@@ -1,10 +1,10 @@
 import keras
 
-from keras_attn.layers.attention_utils import register
 from keras_attn.models.bert.bert_backbone import INPUT_NAMES
 from keras_attn.models.bert.bert_backbone import bert_initializer
 from keras_attn.models.bert.bert_backbone import bert_optimizer
 from keras_attn.models.bert.bert_backbone import check_inputs
+from keras_attn.saving import register
 
 
 @register

@@ -1,13 +1,13 @@
 import keras
 from keras import ops
 
-from keras_attn.layers.attention_utils import register
 from keras_attn.layers.feed_forward import gelu_approximate
 from keras_attn.metrics.masked_accuracy import MaskedAccuracy
 from keras_attn.models.bert.bert_backbone import INPUT_NAMES
 from keras_attn.models.bert.bert_backbone import bert_initializer
 from keras_attn.models.bert.bert_backbone import bert_optimizer
 from keras_attn.models.bert.bert_backbone import check_inputs
+from keras_attn.saving import register
 
 PRETRAINING_INPUT_NAMES = INPUT_NAMES + ("mask_positions",)
 

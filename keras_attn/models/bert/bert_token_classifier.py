@@ -1,8 +1,8 @@
 import keras
 
-from keras_attn.layers.attention_utils import register
 from keras_attn.metrics.masked_accuracy import MaskedAccuracy
 from keras_attn.models.bert.bert_classifier import BertClassifier
+from keras_attn.saving import register
 
 
 @register

@@ -2,7 +2,7 @@ import keras_hub
 import tensorflow as tf
 import tensorflow_text as tf_text
 
-from keras_attn.layers.attention_utils import register
+from keras_attn.saving import register
 
 # Hugging Face's BertNormalizer, step by step (tokenizers/normalizers/bert.rs):
 # 1. clean_text drops NUL, U+FFFD and every "other" character (categories

@@ -1,10 +1,10 @@
 import keras
 from keras import ops
 
-from keras_attn.layers.attention_utils import register
 from keras_attn.layers.feed_forward import gelu_approximate
 from keras_attn.layers.token_and_position_embedding import TokenAndPositionEmbedding
 from keras_attn.layers.transformer_decoder import TransformerDecoder
+from keras_attn.saving import register
 
 
 @register

@@ -3,8 +3,8 @@ import numpy as np
 from keras import ops
 
 from keras_attn import samplers
-from keras_attn.layers.attention_utils import register
 from keras_attn.metrics import MaskedAccuracy
+from keras_attn.saving import register
 
 MIN_BUFFER_LENGTH = 64
 

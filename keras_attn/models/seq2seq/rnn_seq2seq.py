@@ -1,9 +1,9 @@
 import keras
 from keras import ops
 
-from keras_attn.layers.attention_utils import register
 from keras_attn.layers.bahdanau_attention import BahdanauAttention
 from keras_attn.layers.luong_attention import LuongAttention
+from keras_attn.saving import register
 
 CELLS = {"gru": keras.layers.GRU, "lstm": keras.layers.LSTM}
 ATTENTIONS = ("bahdanau", "dot", "general", None)

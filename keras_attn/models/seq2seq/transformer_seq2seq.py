@@ -1,11 +1,11 @@
 import keras
 from keras import ops
 
-from keras_attn.layers.attention_utils import register
 from keras_attn.layers.token_and_position_embedding import TokenAndPositionEmbedding
 from keras_attn.layers.transformer_decoder import TransformerDecoder
 from keras_attn.layers.transformer_encoder import TransformerEncoder
 from keras_attn.models.beam_search import beam_search
+from keras_attn.saving import register
 
 
 @register
