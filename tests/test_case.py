@@ -38,11 +38,16 @@ def assert_distinct_initial_weights(layer):
 
     Sublayers that share one initializer instance get identical starting
     weights (a Keras 3 initializer fixes its seed when it is created), so
-    e.g. query, key and value would stay interchangeable. Biases and
-    LayerNorm scales start constant by design and are not compared.
+    e.g. query, key and value would stay interchangeable. Weights that
+    start constant by design (biases, LayerNorm scales, a GRU's `(2, 3H)`
+    bias) are not compared.
     """
-    weights = [w for w in layer.weights if len(w.shape) >= 2]
-    values = [to_numpy(w) for w in weights]
+    weights, values = [], []
+    for w in layer.weights:
+        value = to_numpy(w)
+        if value.ndim >= 2 and not np.all(value == value.flat[0]):
+            weights.append(w)
+            values.append(value)
     for i, a in enumerate(values):
         for j in range(i):
             b = values[j]

@@ -3,7 +3,6 @@ import numpy as np
 from keras_attn.data import dates
 from keras_attn.export import _common
 from keras_attn.models import RNNSeq2Seq
-from keras_attn.models.seq2seq.rnn_seq2seq import _GreedyDecoder
 
 
 def export_date_converter(model, path, max_length=dates.TARGET_LENGTH):
@@ -34,7 +33,7 @@ def export_date_converter(model, path, max_length=dates.TARGET_LENGTH):
     path = _common.check_path(path)
     _common.check_integer(max_length, "max_length", 1)
 
-    decoder = _GreedyDecoder(model, max_length, name="date_converter")
+    decoder = model.make_generate_function(max_length)
 
     # Unicode code point -> id for ASCII; anything else is [UNK].
     char_ids = np.full(128, dates.UNK_ID, "int32")

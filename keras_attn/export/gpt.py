@@ -2,8 +2,7 @@ import numpy as np
 
 from keras_attn.export import _common
 from keras_attn.models import GPTCausalLM
-from keras_attn.models.gpt.gpt_causal_lm import MIN_BUFFER_LENGTH
-from keras_attn.models.gpt.gpt_causal_lm import _Generator
+from keras_attn.models.gpt.gpt_causal_lm import buffer_length
 from keras_attn.samplers import TunableSampler
 
 # Signature input -> (dtype, what a value must be, the check in the graph).
@@ -21,7 +20,7 @@ def export_gpt_generator(causal_lm, tokenizer, path, stop_token_ids=None):
 
     The whole generation runs in the graph: the prompts are tokenized,
     continued by `GPTCausalLM.generate`'s own KV-cached `while_loop` (the
-    same `_Generator`, traced once), and detokenized. The number of new
+    loop of `make_generate_function`, traced once), and detokenized. The number of new
     tokens and the sampler settings are runtime inputs, so one SavedModel
     serves greedy decoding and any temperature / top-k / top-p sampling.
 
@@ -94,7 +93,7 @@ def export_gpt_generator(causal_lm, tokenizer, path, stop_token_ids=None):
         _common.check_integer(token, "stop_token_ids[i]", 0, vocabulary_size - 1)
         stop_row[token] = True
     stop_row = tf.constant(stop_row)
-    generator = _Generator(causal_lm, TunableSampler(), name="gpt_generator")
+    generator = causal_lm.make_generate_function(TunableSampler())
 
     def generate(prompt, max_new_tokens, temperature, top_k, top_p, seed):
         ids = _common.tokenize(tokenizer, prompt)  # (N, None)
@@ -123,7 +122,7 @@ def export_gpt_generator(causal_lm, tokenizer, path, stop_token_ids=None):
         ]
         with tf.control_dependencies(checks):
             needed = tf.maximum(tf.reduce_max(limit), 1)
-            length = _buffer_length(tf, needed, max_length)
+            length = buffer_length(needed, max_length)
             token_ids = ids.to_tensor(0)  # (N, longest prompt)
             token_ids = tf.pad(
                 token_ids, [[0, 0], [0, length - tf.shape(token_ids)[1]]]
@@ -178,16 +177,6 @@ def _per_row(tf, name, value, batch):
     )
     with tf.control_dependencies([check]):
         return tf.broadcast_to(value, [batch]), check
-
-
-def _buffer_length(tf, needed, max_length):
-    """`gpt_causal_lm.buffer_length` in the graph: the next power of two
-    (at least 64) >= `needed`, capped at `max_length`, so the loop runs on
-    the buffer `generate` uses."""
-    length = tf.while_loop(
-        lambda n: n < needed, lambda n: n * 2, [tf.constant(MIN_BUFFER_LENGTH)]
-    )[0]
-    return tf.minimum(length, max_length)
 
 
 def _uniform(tf, seeds, max_length):

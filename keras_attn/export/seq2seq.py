@@ -1,8 +1,6 @@
 from keras_attn.export import _common
 from keras_attn.models import RNNSeq2Seq
 from keras_attn.models import TransformerSeq2Seq
-from keras_attn.models.seq2seq.rnn_seq2seq import _GreedyDecoder
-from keras_attn.models.seq2seq.transformer_seq2seq import _Seq2SeqDecoder
 
 
 def export_translator(
@@ -77,9 +75,7 @@ def export_translator(
         if max_length is None:
             max_length = longest
         _common.check_integer(max_length, "max_length", 1, longest)
-        decoder = _Seq2SeqDecoder(
-            model, max_length, beam_size, float(length_penalty), name="translator"
-        )
+        decoder = model.make_generate_function(max_length, beam_size, length_penalty)
         source_shape = [None, longest]
     else:
         if max_length is None:
@@ -93,7 +89,7 @@ def export_translator(
                 "RNNSeq2Seq decodes greedily: `beam_size` must be 1; received "
                 f"{beam_size}."
             )
-        decoder = _GreedyDecoder(model, max_length, name="translator")
+        decoder = model.make_generate_function(max_length)
         longest, source_shape = None, [None, None]
 
     def translate(source):

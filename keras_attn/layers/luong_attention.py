@@ -11,8 +11,9 @@ class LuongAttention(RNNAttention):
     """Multiplicative (Luong) attention: `qᵀ k` or `qᵀ W k`.
 
     The same call, masks and outputs as `BahdanauAttention` (both are
-    `RNNAttention`s); only the score differs. `"dot"` needs query and keys of the same width and has no
-    weights; `"general"` learns `W` and accepts any widths.
+    `RNNAttention`s); only the score differs. `"dot"` needs query and keys
+    of the same width and has no weights; `"general"` learns `W` and
+    accepts any widths.
 
     Args:
         score: `"dot"` or `"general"`.

@@ -221,7 +221,10 @@ class MultiHeadAttention(keras.layers.Layer):
                 + "."
             )
         key, value = cache
-        for name, x, size in (("key", key, self.key_dim), ("value", value, self.value_dim)):
+        for name, x, size in (
+            ("key", key, self.key_dim),
+            ("value", value, self.value_dim),
+        ):
             if len(x.shape) != 4 or x.shape[1] != self.num_heads or x.shape[3] != size:
                 raise ValueError(
                     f"The cached {name} must be (B, N={self.num_heads}, S, "
@@ -291,7 +294,9 @@ class MultiHeadAttention(keras.layers.Layer):
         layer's compute dtype: two `(B, N, max_length, H)` zero tensors."""
         heads = self.num_heads
         return (
-            ops.zeros((batch_size, heads, max_length, self.key_dim), self.compute_dtype),
+            ops.zeros(
+                (batch_size, heads, max_length, self.key_dim), self.compute_dtype
+            ),
             ops.zeros(
                 (batch_size, heads, max_length, self.value_dim), self.compute_dtype
             ),

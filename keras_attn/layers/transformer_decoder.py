@@ -9,8 +9,9 @@ class TransformerDecoder(TransformerBlock):
     to the encoder outputs, then feed-forward.
 
     Takes the arguments of `TransformerEncoder` (residual + LayerNorm,
-    `normalize_first` for pre-LN); both are `TransformerBlock`s. Called without `encoder_sequence` at
-    build time it has no cross-attention: a GPT-style decoder-only block.
+    `normalize_first` for pre-LN); both are `TransformerBlock`s. Called
+    without `encoder_sequence` at build time it has no cross-attention: a
+    GPT-style decoder-only block.
 
     The cross-attention mask comes from the *encoder's* padding
     (`encoder_padding_mask`, shape `(B, S)`), so source and target may have

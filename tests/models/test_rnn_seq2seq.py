@@ -63,7 +63,7 @@ def test_greedy_steps_equal_teacher_forced_pass(kwargs):
 def test_generation_compiles_once():
     model = _model()
     model.generate(SOURCE, max_length=5)
-    decoder = model._greedy_decoders[5]
+    decoder = model.make_generate_function(5)
     traces = decoder.trace_count
     for _ in range(3):
         model.generate(SOURCE[::-1], max_length=5)

@@ -204,7 +204,7 @@ def test_beam_size_one_is_greedy():
 def test_generation_compiles_once_per_setting():
     model = small_model()
     model.generate(SOURCE, max_length=5, beam_size=2)
-    decoder = model._decoders[(5, 2, 1.0)]
+    decoder = model.make_generate_function(5, beam_size=2)
     traces = decoder.trace_count  # The first call may also build (JAX).
     for length in (3, 6, 4):
         model.generate(SOURCE[:, :length], max_length=5, beam_size=2)

@@ -5,6 +5,7 @@ from keras import ops
 from keras_attn.layers.feed_forward import gelu_approximate
 from keras_attn.layers.token_and_position_embedding import TokenAndPositionEmbedding
 from keras_attn.layers.transformer_encoder import TransformerEncoder
+from keras_attn.models.backbone import Backbone
 from keras_attn.saving import register
 
 INPUT_NAMES = ("token_ids", "segment_ids", "padding_mask")
@@ -67,7 +68,7 @@ def check_inputs(inputs, names, model_name, vocabulary_size=None):
 
 
 @register
-class BertBackbone(keras.Model):
+class BertBackbone(Backbone):
     """The BERT encoder: embeddings and a stack of post-LN Transformer blocks.
 
     Token, learned position and segment embeddings are summed, normalized
@@ -202,10 +203,9 @@ class BertBackbone(keras.Model):
         super().__init__(
             inputs=inputs,
             outputs={"sequence_output": x, "pooled_output": pooled},
+            dtype=dtype,
             **kwargs,
         )
-        if dtype is not None:
-            self.dtype_policy = keras.dtype_policies.get(dtype)
 
         # === Config ===
         self.vocabulary_size = vocabulary_size
@@ -218,11 +218,6 @@ class BertBackbone(keras.Model):
         self.num_segments = num_segments
         self.layer_norm_epsilon = layer_norm_epsilon
         self.activation = activation
-
-    @property
-    def token_embedding(self):
-        """The token table, a `keras.layers.ReversibleEmbedding`."""
-        return self.embeddings.token_embedding
 
     def _embed(self, inputs, training=None):
         x = self.embeddings(inputs["token_ids"], inputs["segment_ids"])  # (B, T, D)
@@ -256,30 +251,6 @@ class BertBackbone(keras.Model):
             )
             scores.append(weights)  # (B, N, T, T)
         return scores
-
-    def get_config(self):
-        return {
-            "name": self.name,
-            "trainable": self.trainable,
-            "dtype": keras.dtype_policies.serialize(self.dtype_policy),
-            "vocabulary_size": self.vocabulary_size,
-            "num_layers": self.num_layers,
-            "num_heads": self.num_heads,
-            "hidden_dim": self.hidden_dim,
-            "intermediate_dim": self.intermediate_dim,
-            "dropout": self.dropout,
-            "max_sequence_length": self.max_sequence_length,
-            "num_segments": self.num_segments,
-            "layer_norm_epsilon": self.layer_norm_epsilon,
-            "activation": keras.activations.serialize(self.activation),
-        }
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        if isinstance(config.get("dtype"), dict):
-            config["dtype"] = keras.dtype_policies.deserialize(config["dtype"])
-        return cls(**config)
 
 
 def bert_optimizer(learning_rate):

@@ -4,11 +4,12 @@ from keras_attn.models.bert.bert_backbone import INPUT_NAMES
 from keras_attn.models.bert.bert_backbone import bert_initializer
 from keras_attn.models.bert.bert_backbone import bert_optimizer
 from keras_attn.models.bert.bert_backbone import check_inputs
+from keras_attn.models.task import Task
 from keras_attn.saving import register
 
 
 @register
-class BertClassifier(keras.Model):
+class BertClassifier(Task):
     """Sentence or sentence-pair classification on a BERT backbone.
 
     Dropout then `Dense(num_classes)` on the pooled `[CLS]` output. A single
@@ -103,18 +104,3 @@ class BertClassifier(keras.Model):
         if isinstance(metrics, str) and metrics == "auto":
             metrics = default_metrics
         super().compile(optimizer=optimizer, loss=loss, metrics=metrics, **kwargs)
-
-    def get_config(self):
-        return {
-            "name": self.name,
-            "trainable": self.trainable,
-            "backbone": keras.saving.serialize_keras_object(self.backbone),
-            "num_classes": self.num_classes,
-            "dropout": self.dropout,
-        }
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        config["backbone"] = keras.saving.deserialize_keras_object(config["backbone"])
-        return cls(**config)

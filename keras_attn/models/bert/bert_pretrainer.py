@@ -7,13 +7,14 @@ from keras_attn.models.bert.bert_backbone import INPUT_NAMES
 from keras_attn.models.bert.bert_backbone import bert_initializer
 from keras_attn.models.bert.bert_backbone import bert_optimizer
 from keras_attn.models.bert.bert_backbone import check_inputs
+from keras_attn.models.task import Task
 from keras_attn.saving import register
 
 PRETRAINING_INPUT_NAMES = INPUT_NAMES + ("mask_positions",)
 
 
 @register
-class BertPretrainer(keras.Model):
+class BertPretrainer(Task):
     """BERT pretraining: masked language modelling and next-sentence prediction.
 
     The masked-LM head gathers the backbone's hidden states at
@@ -123,19 +124,6 @@ class BertPretrainer(keras.Model):
                 "nsp": [keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
             }
         super().compile(optimizer=optimizer, loss=loss, metrics=metrics, **kwargs)
-
-    def get_config(self):
-        return {
-            "name": self.name,
-            "trainable": self.trainable,
-            "backbone": keras.saving.serialize_keras_object(self.backbone),
-        }
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        config["backbone"] = keras.saving.deserialize_keras_object(config["backbone"])
-        return cls(**config)
 
 
 @register

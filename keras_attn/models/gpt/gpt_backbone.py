@@ -4,11 +4,12 @@ from keras import ops
 from keras_attn.layers.feed_forward import gelu_approximate
 from keras_attn.layers.token_and_position_embedding import TokenAndPositionEmbedding
 from keras_attn.layers.transformer_decoder import TransformerDecoder
+from keras_attn.models.backbone import Backbone
 from keras_attn.saving import register
 
 
 @register
-class GPTBackbone(keras.Model):
+class GPTBackbone(Backbone):
     """Decoder-only Transformer (GPT-2): ids -> contextual hidden states.
 
     Token embeddings plus learned position embeddings, dropout, then
@@ -29,7 +30,9 @@ class GPTBackbone(keras.Model):
         dropout: dropout rate (embeddings, attention, sublayers).
         max_sequence_length: the longest sequence (position table size).
         layer_norm_epsilon: epsilon of every LayerNorm.
-        **kwargs: `keras.Model` arguments (`name`, `dtype`, ...).
+        dtype: dtype policy of the layers (e.g. `"mixed_bfloat16"`); the
+            global policy by default.
+        **kwargs: `keras.Model` arguments (`name`, ...).
 
     Call arguments:
         inputs: `{"token_ids": (B, T), "padding_mask": (B, T)}` integers;
@@ -66,6 +69,7 @@ class GPTBackbone(keras.Model):
         dropout=0.0,
         max_sequence_length=1024,
         layer_norm_epsilon=1e-5,
+        dtype=None,
         **kwargs,
     ):
         if hidden_dim % num_heads:
@@ -73,7 +77,6 @@ class GPTBackbone(keras.Model):
                 "`hidden_dim` must be divisible by `num_heads`; received "
                 f"hidden_dim={hidden_dim} and num_heads={num_heads}."
             )
-        dtype = kwargs.pop("dtype", None)
 
         # === Layers ===
         self.embeddings = TokenAndPositionEmbedding(
@@ -130,17 +133,13 @@ class GPTBackbone(keras.Model):
         self.max_sequence_length = max_sequence_length
         self.layer_norm_epsilon = layer_norm_epsilon
 
-    @property
-    def token_embedding(self):
-        """The `(vocabulary_size, hidden_dim)` token table, a
-        `keras.layers.ReversibleEmbedding` (`reverse=True` gives logits)."""
-        return self.embeddings.token_embedding
-
     def init_cache(self, batch_size, max_length):
-        """Empty key/value caches, one `(B, 2, max_length, N, H)` per layer."""
-        head_dim = self.hidden_dim // self.num_heads
-        shape = (batch_size, 2, max_length, self.num_heads, head_dim)
-        return [ops.zeros(shape, self.compute_dtype) for _ in self.transformer_layers]
+        """Empty key/value caches, one per layer (see
+        `MultiHeadAttention.init_cache`), each in its layer's compute dtype."""
+        return [
+            layer.init_cache(batch_size, max_length)
+            for layer in self.transformer_layers
+        ]
 
     def call_with_cache(self, token_ids, cache, cache_update_index):
         """The forward pass of `T` new tokens against cached keys/values.
@@ -148,10 +147,10 @@ class GPTBackbone(keras.Model):
         Args:
             token_ids: `(B, T)` ids at positions `cache_update_index`
                 onwards.
-            cache: list of per-layer `(B, 2, S_max, N, H)` caches (see
-                `init_cache`); positions before `cache_update_index` must
-                hold the keys/values of real tokens (there is no padding
-                mask: rows are expected to be filled left to right).
+            cache: the list of per-layer caches from `init_cache`; positions
+                before `cache_update_index` must hold the keys/values of real
+                tokens (there is no padding mask: rows are expected to be
+                filled left to right).
             cache_update_index: int or int tensor, the position of the
                 first new token.
 
@@ -171,61 +170,6 @@ class GPTBackbone(keras.Model):
             new_cache.append(layer_cache)
         return self.layer_norm(x), new_cache
 
-    def init_head_major_cache(self, batch_size, max_length):
-        """Empty caches for `call_with_head_major_cache`: per layer, keys and
-        values `(B, N, max_length, H)`."""
-        head_dim = self.hidden_dim // self.num_heads
-        shape = (batch_size, self.num_heads, max_length, head_dim)
-        return [
-            (ops.zeros(shape, self.compute_dtype), ops.zeros(shape, self.compute_dtype))
-            for _ in self.transformer_layers
-        ]
-
-    def call_with_head_major_cache(self, token_ids, cache, cache_update_index):
-        """`call_with_cache` for inference, with a faster cache layout.
-
-        The same layers and weights, but each layer keeps its keys and
-        values as two `(B, N, S_max, H)` tensors (see
-        `init_head_major_cache`): a step writes one slice of each in place
-        and attends with two batched matrix products, where the layers'
-        `(B, 2, S_max, N, H)` cache is sliced, restacked and transposed on
-        every step. This is the decoding step of `GPTCausalLM.generate`; it
-        has no dropout and no padding mask (rows filled left to right).
-        """
-        # B: batch, T: new tokens, S: cache length, N: heads, H: head size.
-        x = self.embeddings(token_ids, start_index=cache_update_index)  # (B, T, D)
-        index = ops.cast(cache_update_index, "int32")
-        length = ops.shape(token_ids)[1]
-        cache_length = ops.shape(cache[0][0])[2]
-        rows = ops.arange(length, dtype="int32")[:, None] + index
-        allowed = ops.arange(cache_length, dtype="int32")[None] <= rows  # (T, S)
-        new_cache = []
-        for layer, (key_cache, value_cache) in zip(self.transformer_layers, cache):
-            attention = layer.self_attention
-            heads, size = attention.num_heads, attention.key_dim
-            h = layer.self_attention_layer_norm(x)
-            kernel = ops.reshape(attention.qkv_dense.kernel, (-1, 3, heads, size))
-            qkv = ops.einsum(
-                "btd,dcnh->cbnth", h, ops.cast(kernel, h.dtype)
-            )  # (3, B, N, T, H)
-            bias = ops.reshape(attention.qkv_dense.bias, (3, 1, heads, 1, size))
-            qkv = qkv + ops.cast(bias, qkv.dtype)
-            query, key, value = qkv[0], qkv[1], qkv[2]  # (B, N, T, H)
-            start = [0, 0, index, 0]
-            key_cache = ops.slice_update(key_cache, start, key)  # (B, N, S, H)
-            value_cache = ops.slice_update(value_cache, start, value)  # (B, N, S, H)
-            new_cache.append((key_cache, value_cache))
-            query = query * ops.cast(1.0 / size**0.5, query.dtype)
-            scores = ops.einsum("bnth,bnsh->bnts", query, key_cache)  # (B, N, T, S)
-            scores = ops.where(allowed[None, None], ops.cast(scores, "float32"), -1e9)
-            weights = ops.cast(ops.softmax(scores, axis=-1), value_cache.dtype)
-            out = ops.einsum("bnts,bnsh->bnth", weights, value_cache)  # (B, N, T, H)
-            kernel = ops.reshape(attention.output_dense.kernel, (heads, size, -1))
-            out = ops.einsum("bnth,nhd->btd", out, ops.cast(kernel, out.dtype))
-            x = x + out + ops.cast(attention.output_dense.bias, out.dtype)  # (B, T, D)
-            x = x + layer.feed_forward(layer.feed_forward_layer_norm(x))
-        return self.layer_norm(x), new_cache
-
     def attention_scores(self, inputs):
         """Each layer's `(B, N, T, T)` self-attention weights for `inputs`
         (the dict the backbone takes), for inspection and plots."""
@@ -239,25 +183,3 @@ class GPTBackbone(keras.Model):
             )
             scores.append(layer_scores)
         return scores
-
-    def get_config(self):
-        return {
-            "name": self.name,
-            "trainable": self.trainable,
-            "dtype": keras.dtype_policies.serialize(self.dtype_policy),
-            "vocabulary_size": self.vocabulary_size,
-            "num_layers": self.num_layers,
-            "num_heads": self.num_heads,
-            "hidden_dim": self.hidden_dim,
-            "intermediate_dim": self.intermediate_dim,
-            "dropout": self.dropout,
-            "max_sequence_length": self.max_sequence_length,
-            "layer_norm_epsilon": self.layer_norm_epsilon,
-        }
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        if isinstance(config.get("dtype"), dict):
-            config["dtype"] = keras.dtype_policies.deserialize(config["dtype"])
-        return cls(**config)

@@ -4,6 +4,8 @@ from keras import ops
 
 from keras_attn import samplers
 from keras_attn.metrics import MaskedAccuracy
+from keras_attn.models.decoding_loop import DecodingLoop
+from keras_attn.models.task import Task
 from keras_attn.saving import register
 
 MIN_BUFFER_LENGTH = 64
@@ -12,15 +14,26 @@ MIN_BUFFER_LENGTH = 64
 def buffer_length(needed, max_sequence_length):
     """The generation buffer for `needed` positions: the next power of two
     (at least 64), capped at `max_sequence_length`. The decoding loop is
-    compiled once per batch size and buffer length."""
-    length = MIN_BUFFER_LENGTH
-    while length < needed:
-        length *= 2
-    return min(length, max_sequence_length)
+    compiled once per batch size and buffer length.
+
+    `needed` may be a Python int (`generate`) or an int tensor (the exported
+    graph, where the prompts are only known at run time): one formula for
+    both, so the two always pick the same buffer. Returns an int tensor.
+    """
+    candidates = [MIN_BUFFER_LENGTH]
+    while candidates[-1] < max_sequence_length:
+        candidates.append(candidates[-1] * 2)
+    candidates = ops.minimum(
+        ops.convert_to_tensor(candidates, "int32"), max_sequence_length
+    )
+    fits = ops.cast(candidates >= ops.cast(needed, "int32"), "int32")
+    # The first candidate that fits; the largest when none does.
+    index = ops.where(ops.any(fits > 0), ops.argmax(fits), ops.size(fits) - 1)
+    return ops.take(candidates, index)
 
 
 @register
-class GPTCausalLM(keras.Model):
+class GPTCausalLM(Task):
     """A `GPTBackbone` with a language-modeling head: next-token logits.
 
     The logits come from the hidden states through the *tied* token
@@ -163,7 +176,8 @@ class GPTCausalLM(keras.Model):
                 f"max_sequence_length={max_length}. Shorten the prompts or "
                 "ask for fewer tokens."
             )
-        batch, length = len(rows), buffer_length(needed, max_length)
+        batch = len(rows)
+        length = int(ops.convert_to_numpy(buffer_length(needed, max_length)))
         vocabulary_size = self.backbone.vocabulary_size
         token_ids = np.zeros((batch, length), "int32")
         for i, row in enumerate(rows):
@@ -187,8 +201,8 @@ class GPTCausalLM(keras.Model):
             ),
             "stop": stop,
         }
-        generator = self._generator(sampler, length, jit_compile)
-        ids = generator.predict_on_batch(inputs)
+        generate_function = self.make_generate_function(sampler, jit_compile)
+        ids = generate_function.predict_on_batch(inputs)
         return np.asarray(ops.convert_to_numpy(ids))[:, :needed]
 
     @staticmethod
@@ -241,60 +255,40 @@ class GPTCausalLM(keras.Model):
                 )
         return rows
 
-    def _generator(self, sampler, length, jit_compile):
-        key = (type(sampler).__name__, repr(sampler.get_config()), length, jit_compile)
-        # Kept out of Keras's attribute tracking: generators own no weights
-        # and are not saved with the model.
-        cache = self.__dict__.setdefault("_generator_cache", {})
-        if key not in cache:
-            # `_head_major_cache = False` (benchmarks only) decodes with the
-            # layers' own cache layout, for comparison.
-            head_major = self.__dict__.get("_head_major_cache", True)
-            generator = _Generator(
-                self, sampler, head_major=head_major, name="gpt_generator"
-            )
-            generator.jit_compile = jit_compile
-            cache[key] = generator
-        return cache[key]
+    def make_generate_function(self, sampler="greedy", jit_compile=True):
+        """The compiled generation loop for `sampler`, a `DecodingLoop`.
 
-    def get_config(self):
-        return {
-            "name": self.name,
-            "trainable": self.trainable,
-            "backbone": keras.saving.serialize_keras_object(self.backbone),
-        }
+        `generate` runs it with `predict_on_batch`; the SavedModel export
+        traces its `call` (with a `TunableSampler`, whose settings are
+        inputs). Its input is the dict `generate` builds: `token_ids`
+        `(B, L)` prompts in a buffer of `buffer_length(...)` positions,
+        `lengths` `(B,)`, `max_new_tokens` `(B,)`, `uniform` `(B, L)` random
+        numbers, `stop` `(B, V)` stop-token flags and optionally
+        `sampler_settings`; its output the `(B, L)` ids. One loop is made
+        per sampler setting and `jit_compile` (XLA on TensorFlow; JAX always
+        compiles), and kept.
+        """
+        sampler = samplers.get(sampler)
+        key = (type(sampler).__name__, repr(sampler.get_config()), jit_compile)
 
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        config["backbone"] = keras.saving.deserialize_keras_object(config["backbone"])
-        return cls(**config)
+        def make():
+            loop = GPTGenerateLoop(self, sampler, name="gpt_generator")
+            loop.jit_compile = jit_compile
+            return loop
+
+        return self._cached_generate_function(key, make)
 
 
-class _Generator(keras.Model):
-    """The generation loop over a `GPTCausalLM`, compiled by Keras
-    (`predict_on_batch`): `tf.function` or `jax.jit`."""
+class GPTGenerateLoop(DecodingLoop):
+    """The KV-cached generation loop over a `GPTCausalLM` (see
+    `GPTCausalLM.make_generate_function`)."""
 
-    def __init__(self, causal_lm, sampler, head_major=True, **kwargs):
-        super().__init__(**kwargs)
-        backbone = causal_lm.backbone
-        if head_major:
-            self.init_cache = lambda b, *shape: b.init_head_major_cache(*shape)
-            self.decode = backbone.call_with_head_major_cache
-        else:
-            self.init_cache = lambda b, *shape: b.init_cache(*shape)
-            self.decode = backbone.call_with_cache
-        # Tracked, so that JAX passes the current weights in as state
-        # rather than baking the ones of the first call into the program.
-        self.causal_lm = causal_lm
+    def __init__(self, causal_lm, sampler, **kwargs):
+        super().__init__(causal_lm, **kwargs)
         self.sampler = sampler
-        self.trace_count = 0  # Python side effect: counts (re)tracing.
-        # Nothing to build (the weights are the model's): no symbolic trace.
-        self.built = True
 
-    def call(self, inputs):
-        self.trace_count += 1
-        lm, backbone = self.causal_lm, self.causal_lm.backbone
+    def loop(self, inputs):
+        lm, backbone = self.task, self.task.backbone
         # B: batch, L: buffer length, V: vocabulary.
         token_ids = ops.cast(inputs["token_ids"], "int32")  # (B, L)
         lengths = ops.cast(inputs["lengths"], "int32")  # (B,)
@@ -311,7 +305,9 @@ class _Generator(keras.Model):
         # Prefill: one pass over the buffer writes every position's keys and
         # values. Those past a row's prompt are rewritten as the loop reaches
         # them, before any query can see them (causal attention).
-        _, cache = self.decode(token_ids, self.init_cache(backbone, batch, length), 0)
+        _, cache = backbone.call_with_cache(
+            token_ids, backbone.init_cache(batch, length), 0
+        )
 
         def cond(index, ids, cache, done):
             return ops.logical_and(index < end, ops.logical_not(ops.all(done)))
@@ -319,7 +315,7 @@ class _Generator(keras.Model):
         def body(index, ids, cache, done):
             # Run the token at `index - 1` to get the logits of `index`.
             previous = ops.slice(ids, [0, index - 1], [batch, 1])  # (B, 1)
-            hidden, cache = self.decode(previous, cache, index - 1)
+            hidden, cache = backbone.call_with_cache(previous, cache, index - 1)
             logits = lm.logits(hidden[:, 0])  # (B, V)
             # Id 0 pads: never generate it.
             logits = ops.slice_update(logits, [0, 0], ops.full((batch, 1), -1e9))

@@ -3,6 +3,8 @@ from keras import ops
 
 from keras_attn.layers.bahdanau_attention import BahdanauAttention
 from keras_attn.layers.luong_attention import LuongAttention
+from keras_attn.models.decoding_loop import DecodingLoop
+from keras_attn.models.task import Task
 from keras_attn.saving import register
 
 CELLS = {"gru": keras.layers.GRU, "lstm": keras.layers.LSTM}
@@ -10,7 +12,7 @@ ATTENTIONS = ("bahdanau", "dot", "general", None)
 
 
 @register
-class RNNSeq2Seq(keras.Model):
+class RNNSeq2Seq(Task):
     """RNN encoder–decoder with attention, trained with teacher forcing.
 
     The encoder reads the source ids with a stack of GRU/LSTM layers
@@ -106,11 +108,11 @@ class RNNSeq2Seq(keras.Model):
         ]
         self.dropout_layer = keras.layers.Dropout(dropout, name="dropout")
         if attention == "bahdanau":
-            self.attention = BahdanauAttention(decoder_dim, name="attention")
+            self.attention_layer = BahdanauAttention(decoder_dim, name="attention")
         elif attention is not None:
-            self.attention = LuongAttention(attention, name="attention")
+            self.attention_layer = LuongAttention(attention, name="attention")
         else:
-            self.attention = None
+            self.attention_layer = None
         self.attention_projection = keras.layers.Dense(
             decoder_dim, activation="tanh", name="attention_projection"
         )
@@ -134,7 +136,7 @@ class RNNSeq2Seq(keras.Model):
         self.num_layers = num_layers
         self.cell = cell
         self.bidirectional = bidirectional
-        self.attention_type = attention
+        self.attention = attention
         self.dropout = dropout
         self.start_id = start_id
         self.end_id = end_id
@@ -160,9 +162,9 @@ class RNNSeq2Seq(keras.Model):
         return x, final_states, mask
 
     def _readout(self, decoder_outputs, encoder_outputs, source_mask, training):
-        if self.attention is None:
+        if self.attention_layer is None:
             return self.output_dense(decoder_outputs), None
-        context, weights = self.attention(
+        context, weights = self.attention_layer(
             decoder_outputs, encoder_outputs, value_mask=source_mask
         )
         hidden = self.attention_projection(
@@ -201,52 +203,32 @@ class RNNSeq2Seq(keras.Model):
             NumPy `(B, max_length)` ids (0 after `end_id`) and
             `(B, max_length, S)` attention weights (zeros without attention).
         """
-        decoder = self._greedy_decoders.get(max_length)
-        if decoder is None:
-            decoder = _GreedyDecoder(self, max_length, name="greedy_decoder")
-            self._greedy_decoders[max_length] = decoder
-        ids, weights = decoder.predict_on_batch(ops.convert_to_numpy(source))
+        loop = self.make_generate_function(max_length)
+        ids, weights = loop.predict_on_batch(ops.convert_to_numpy(source))
         return ops.convert_to_numpy(ids), ops.convert_to_numpy(weights)
 
-    @property
-    def _greedy_decoders(self):
-        # Kept out of Keras's attribute tracking: the decoders own no weights
-        # of their own and must not be saved with the model.
-        return self.__dict__.setdefault("_greedy_decoder_cache", {})
-
-    def get_config(self):
-        return {
-            "name": self.name,
-            "trainable": self.trainable,
-            "vocabulary_size": self.vocabulary_size,
-            "embedding_dim": self.embedding_dim,
-            "hidden_dim": self.hidden_dim,
-            "num_layers": self.num_layers,
-            "cell": self.cell,
-            "bidirectional": self.bidirectional,
-            "attention": self.attention_type,
-            "dropout": self.dropout,
-            "start_id": self.start_id,
-            "end_id": self.end_id,
-        }
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
+    def make_generate_function(self, max_length):
+        """The compiled greedy decoding loop, a `DecodingLoop`: `(B, S)`
+        source ids in, `(B, max_length)` ids and `(B, max_length, S)`
+        attention weights out. One loop per `max_length`, kept; `generate`
+        and the exports both use it."""
+        max_length = int(max_length)
+        return self._cached_generate_function(
+            max_length,
+            lambda: RNNGreedyDecodeLoop(self, max_length, name="greedy_decoder"),
+        )
 
 
-class _GreedyDecoder(keras.Model):
-    """Greedy decoding loop over a trained `RNNSeq2Seq`, compiled by Keras."""
+class RNNGreedyDecodeLoop(DecodingLoop):
+    """Greedy decoding loop over an `RNNSeq2Seq` (see
+    `RNNSeq2Seq.make_generate_function`)."""
 
     def __init__(self, seq2seq, max_length, **kwargs):
-        super().__init__(**kwargs)
-        self.__dict__["seq2seq"] = seq2seq  # Borrowed, not owned.
+        super().__init__(seq2seq, **kwargs)
         self.max_length = max_length
-        self.trace_count = 0  # Python side effect: counts (re)tracing.
 
-    def call(self, source):
-        self.trace_count += 1
-        model = self.seq2seq
+    def loop(self, source):
+        model = self.task
         source = ops.cast(source, "int32")
         encoder_outputs, states, source_mask = model.encode(source)
         batch, source_length = ops.shape(source)[0], ops.shape(source)[1]

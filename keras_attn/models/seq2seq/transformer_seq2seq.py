@@ -5,11 +5,13 @@ from keras_attn.layers.token_and_position_embedding import TokenAndPositionEmbed
 from keras_attn.layers.transformer_decoder import TransformerDecoder
 from keras_attn.layers.transformer_encoder import TransformerEncoder
 from keras_attn.models.beam_search import beam_search
+from keras_attn.models.decoding_loop import DecodingLoop
+from keras_attn.models.task import Task
 from keras_attn.saving import register
 
 
 @register
-class TransformerSeq2Seq(keras.Model):
+class TransformerSeq2Seq(Task):
     """Transformer encoder–decoder (Vaswani et al. 2017) for translation.
 
     The encoder reads the source with N self-attention blocks; the decoder
@@ -210,17 +212,15 @@ class TransformerSeq2Seq(keras.Model):
         return (logits, cross_scores) if return_attention_scores else logits
 
     def init_cache(self, encoder_outputs, max_length):
-        """Caches for `decode_step`: per-layer empty self-attention caches
-        `(B, 2, max_length, N, H)` and cross-attention keys/values of the
+        """Caches for `decode_step`: per-layer empty self-attention caches of
+        `max_length` positions and cross-attention keys/values of the
         encoder outputs, projected once."""
         batch = ops.shape(encoder_outputs)[0]
-        head_dim = self.hidden_dim // self.num_heads
-        shape = (batch, 2, max_length, self.num_heads, head_dim)
         self_caches = [
-            ops.zeros(shape, encoder_outputs.dtype) for _ in self.decoder_layers
+            layer.init_cache(batch, max_length) for layer in self.decoder_layers
         ]
         cross_caches = [
-            layer.cross_attention.compute_cache(encoder_outputs)
+            layer.compute_cross_attention_cache(encoder_outputs)
             for layer in self.decoder_layers
         ]
         return self_caches, cross_caches
@@ -287,57 +287,34 @@ class TransformerSeq2Seq(keras.Model):
             )
         padding = self.max_sequence_length - source.shape[1]
         source = ops.convert_to_numpy(ops.pad(source, [[0, 0], [0, padding]]))
-        key = (max_length, beam_size, float(length_penalty))
-        decoder = self._decoders.get(key)
-        if decoder is None:
-            decoder = _Seq2SeqDecoder(self, *key, name="seq2seq_decoder")
-            self._decoders[key] = decoder
-        ids, weights = decoder.predict_on_batch(source.astype("int32"))
+        loop = self.make_generate_function(max_length, beam_size, length_penalty)
+        ids, weights = loop.predict_on_batch(source.astype("int32"))
         return ops.convert_to_numpy(ids), ops.convert_to_numpy(weights)
 
-    @property
-    def _decoders(self):
-        # Kept out of Keras's attribute tracking: the decoders own no weights
-        # and must not be saved with the model.
-        return self.__dict__.setdefault("_decoder_cache", {})
-
-    def get_config(self):
-        return {
-            "name": self.name,
-            "trainable": self.trainable,
-            "encoder_vocabulary_size": self.encoder_vocabulary_size,
-            "decoder_vocabulary_size": self.decoder_vocabulary_size,
-            "num_layers": self.num_layers,
-            "num_heads": self.num_heads,
-            "hidden_dim": self.hidden_dim,
-            "intermediate_dim": self.intermediate_dim,
-            "dropout": self.dropout,
-            "max_sequence_length": self.max_sequence_length,
-            "tie_embeddings": self.tie_embeddings,
-            "normalize_first": self.normalize_first,
-            "start_id": self.start_id,
-            "end_id": self.end_id,
-        }
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
+    def make_generate_function(self, max_length, beam_size=1, length_penalty=1.0):
+        """The compiled greedy (`beam_size=1`) or beam-search loop, a
+        `DecodingLoop`: `(B, S)` source ids in, the `(B, max_length)` ids
+        and `(B, max_length, S)` cross-attention weights out. One loop is
+        made per setting and kept; `generate` and the export both use it.
+        """
+        key = (int(max_length), int(beam_size), float(length_penalty))
+        return self._cached_generate_function(
+            key, lambda: Seq2SeqDecodeLoop(self, *key, name="seq2seq_decoder")
+        )
 
 
-class _Seq2SeqDecoder(keras.Model):
-    """Greedy/beam decoding loop over a `TransformerSeq2Seq`, compiled by Keras."""
+class Seq2SeqDecodeLoop(DecodingLoop):
+    """Greedy/beam decoding loop over a `TransformerSeq2Seq` (see
+    `TransformerSeq2Seq.make_generate_function`)."""
 
     def __init__(self, seq2seq, max_length, beam_size, length_penalty, **kwargs):
-        super().__init__(**kwargs)
-        self.__dict__["seq2seq"] = seq2seq  # Borrowed, not owned.
+        super().__init__(seq2seq, **kwargs)
         self.max_length = max_length
         self.beam_size = beam_size
         self.length_penalty = length_penalty
-        self.trace_count = 0  # Python side effect: counts (re)tracing.
 
-    def call(self, source):
-        self.trace_count += 1
-        model, beams = self.seq2seq, self.beam_size
+    def loop(self, source):
+        model, beams = self.task, self.beam_size
         # B: batch, K: beams, S: source length, L: max_length.
         batch, source_length = ops.shape(source)[0], ops.shape(source)[1]
         source = ops.repeat(source, beams, axis=0)  # (B * K, S)

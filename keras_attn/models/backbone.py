@@ -1,0 +1,38 @@
+import keras
+
+from keras_attn.saving import constructor_config
+from keras_attn.saving import from_constructor_config
+
+
+class Backbone(keras.Model):
+    """Base of the backbones (`BertBackbone`, `GPTBackbone`): token ids in,
+    hidden states out.
+
+    A subclass builds its layers and functional graph in `__init__`, calls
+    `super().__init__(inputs=..., outputs=..., dtype=dtype, **kwargs)`, and
+    stores every constructor argument under its own name; config, loading
+    and the dtype policy are handled here, once.
+
+    The subclass keeps its embeddings in `self.embeddings`, a
+    `TokenAndPositionEmbedding`: `token_embedding` is its token table.
+    """
+
+    def __init__(self, *args, dtype=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        # A functional model does not take a dtype of its own; the layers
+        # were built with it, and the model reports it as its policy.
+        if dtype is not None:
+            self.dtype_policy = keras.dtype_policies.get(dtype)
+
+    @property
+    def token_embedding(self):
+        """The `(vocabulary_size, hidden_dim)` token table, a
+        `keras.layers.ReversibleEmbedding` (`reverse=True` gives logits)."""
+        return self.embeddings.token_embedding
+
+    def get_config(self):
+        return constructor_config(self)
+
+    @classmethod
+    def from_config(cls, config):
+        return from_constructor_config(cls, config)

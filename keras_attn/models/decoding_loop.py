@@ -1,0 +1,33 @@
+import keras
+
+
+class DecodingLoop(keras.Model):
+    """Base of the compiled decoding loops: GPT generation, seq2seq greedy
+    and beam search.
+
+    A small `keras.Model` whose `call` runs a whole decoding loop over a
+    task model; `predict_on_batch` compiles it (`tf.function` or `jax.jit`)
+    once per input signature, and an export traces `call` into a SavedModel.
+    The loop *tracks* the task, so its variables are the loop's state: JAX
+    passes their current values into the compiled program, and after `fit`
+    or `load_weights` the loop decodes with the new weights. (An untracked
+    model's variables would be baked into the program as constants when it
+    is first traced.)
+
+    Subclasses implement `loop(inputs)`. `trace_count` counts the traces,
+    for tests that check a loop compiles once.
+    """
+
+    def __init__(self, task, **kwargs):
+        super().__init__(**kwargs)
+        self.task = task
+        self.trace_count = 0
+        # Nothing to build: the weights are the task's.
+        self.built = True
+
+    def call(self, inputs):
+        self.trace_count += 1  # A Python side effect: runs once per trace.
+        return self.loop(inputs)
+
+    def loop(self, inputs):
+        raise NotImplementedError

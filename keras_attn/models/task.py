@@ -1,0 +1,35 @@
+import keras
+
+from keras_attn.saving import constructor_config
+from keras_attn.saving import from_constructor_config
+
+
+class Task(keras.Model):
+    """Base of the task models (a backbone plus a head, or a seq2seq model).
+
+    As for `Backbone`, a subclass stores each constructor argument under its
+    own name and the config round trip is handled here. Tasks that decode
+    (`GPTCausalLM`, `TransformerSeq2Seq`, `RNNSeq2Seq`) implement
+    `make_generate_function`, the public hook that `generate` and the
+    SavedModel exports use; the compiled loops it returns are cached per
+    setting by `_cached_generate_function` and are not saved with the model.
+    """
+
+    def make_generate_function(self, *args, **kwargs):
+        """The compiled decoding loop (a `DecodingLoop`) for one setting."""
+        raise NotImplementedError(f"{type(self).__name__} does not generate.")
+
+    def _cached_generate_function(self, key, make):
+        # Kept out of Keras's attribute tracking: a loop owns no weights and
+        # is not saved with the model (it tracks the model, not the reverse).
+        cache = self.__dict__.setdefault("_generate_functions", {})
+        if key not in cache:
+            cache[key] = make()
+        return cache[key]
+
+    def get_config(self):
+        return constructor_config(self)
+
+    @classmethod
+    def from_config(cls, config):
+        return from_constructor_config(cls, config)
