@@ -152,17 +152,8 @@ def bench_generate(args):
 
         return run
 
-    # Where the time went before: the same loop over the layers' own
-    # (B, 2, S, N, H) cache, which is sliced and restacked at every step.
-    layers_cache = _ours(args)
-    layers_cache.__dict__["_head_major_cache"] = False
-
-    def run_layers_cache():
-        return new / _timed(lambda: layers_cache.generate(prompts, args.new_tokens))
-
     candidates = {
         "keras_attn GPTCausalLM.generate": run_ours,
-        "keras_attn, layers' cache layout": run_layers_cache,
         "keras_hub GPT2CausalLM.generate": hub_runner(_hub(args)),
         "keras_hub GPT2CausalLM.generate jit": hub_runner(_hub(args, True)),
     }

@@ -1,17 +1,16 @@
 import keras
 
-from keras_attn.saving import constructor_config
-from keras_attn.saving import from_constructor_config
+from keras_attn.models.base_model import BaseModel
 
 
-class Backbone(keras.Model):
+class Backbone(BaseModel):
     """Base of the backbones (`BertBackbone`, `GPTBackbone`): token ids in,
     hidden states out.
 
     A subclass builds its layers and functional graph in `__init__`, calls
     `super().__init__(inputs=..., outputs=..., dtype=dtype, **kwargs)`, and
     stores every constructor argument under its own name; config, loading
-    and the dtype policy are handled here, once.
+    and the dtype policy are handled here and in `BaseModel`, once.
 
     The subclass keeps its embeddings in `self.embeddings`, a
     `TokenAndPositionEmbedding`: `token_embedding` is its token table.
@@ -29,10 +28,3 @@ class Backbone(keras.Model):
         """The `(vocabulary_size, hidden_dim)` token table, a
         `keras.layers.ReversibleEmbedding` (`reverse=True` gives logits)."""
         return self.embeddings.token_embedding
-
-    def get_config(self):
-        return constructor_config(self)
-
-    @classmethod
-    def from_config(cls, config):
-        return from_constructor_config(cls, config)

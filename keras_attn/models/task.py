@@ -1,14 +1,11 @@
-import keras
-
-from keras_attn.saving import constructor_config
-from keras_attn.saving import from_constructor_config
+from keras_attn.models.base_model import BaseModel
 
 
-class Task(keras.Model):
+class Task(BaseModel):
     """Base of the task models (a backbone plus a head, or a seq2seq model).
 
     As for `Backbone`, a subclass stores each constructor argument under its
-    own name and the config round trip is handled here. Tasks that decode
+    own name and `BaseModel` does the config round trip. Tasks that decode
     (`GPTCausalLM`, `TransformerSeq2Seq`, `RNNSeq2Seq`) implement
     `make_generate_function`, the public hook that `generate` and the
     SavedModel exports use; the compiled loops it returns are cached per
@@ -26,10 +23,3 @@ class Task(keras.Model):
         if key not in cache:
             cache[key] = make()
         return cache[key]
-
-    def get_config(self):
-        return constructor_config(self)
-
-    @classmethod
-    def from_config(cls, config):
-        return from_constructor_config(cls, config)
