@@ -10,14 +10,18 @@ class MultiHeadSelfAttention(MultiHeadAttention):
     """Multi-head self-attention: queries, keys and values from one sequence.
 
     A `MultiHeadAttention` whose three input projections are fused into one
-    matrix multiplication (one `(D, N·(2·key_dim + value_dim))` kernel,
-    `qkv_dense`, instead of three). It overrides only the projection: masks,
-    the cache, the attention path and the outputs are the parent's.
+    matrix multiplication (one `(D, 3·N·H)` kernel, `qkv_dense`, instead of
+    three), split into heads with one reshape and one transpose. It
+    overrides only the projection: masks, the cache, the attention path and
+    the outputs are the parent's. (Measured against splitting the fused
+    projection three ways, and against attending in the `(B, T, N, H)`
+    layout: as fast or faster on both backends, see docs/benchmarks.md.)
 
     Args:
         num_heads: number of heads.
-        key_dim: size of each head for query and key.
-        value_dim: size of each head for value; `key_dim` by default.
+        key_dim: size of each head, for query, key and value.
+        value_dim: `key_dim` or None; accepted so the parent's config
+            round-trips (the fused kernel needs one head size).
         causal: whether every call uses a causal mask (decoder-only models).
         dropout, use_bias, output_dim, kernel_initializer: as in
             `MultiHeadAttention`.
@@ -52,11 +56,18 @@ class MultiHeadSelfAttention(MultiHeadAttention):
     """
 
     def __init__(self, num_heads, key_dim, value_dim=None, causal=False, **kwargs):
+        if value_dim not in (None, key_dim):
+            raise ValueError(
+                "MultiHeadSelfAttention fuses query, key and value into one "
+                "kernel, so `value_dim` must equal `key_dim` (or be None); "
+                f"received key_dim={key_dim} and value_dim={value_dim}. Use "
+                "MultiHeadAttention(query=x, value=x) for another value size."
+            )
         super().__init__(num_heads, key_dim, value_dim=value_dim, **kwargs)
         self.causal = causal
 
     def build(self, inputs_shape):
-        width = self.num_heads * (2 * self.key_dim + self.value_dim)
+        width = 3 * self.num_heads * self.key_dim
         self.qkv_dense = self._dense(width, "qkv_dense", inputs_shape)
         self._build_output(inputs_shape)
 
@@ -73,13 +84,15 @@ class MultiHeadSelfAttention(MultiHeadAttention):
         # B: batch, T: length, D: width, N: heads, H: head size.
         mask = keras_mask_of(inputs) if mask is None else mask
         batch, length = ops.shape(inputs)[0], ops.shape(inputs)[1]
+        heads, size = self.num_heads, self.key_dim
+        # One 2-D GEMM over the B * T tokens (see `MultiHeadAttention._project`).
         qkv = self.qkv_dense(ops.reshape(inputs, (-1, inputs.shape[-1])))
-        inner = self.num_heads * self.key_dim
-        query, key, value = ops.split(qkv, [inner, 2 * inner], axis=-1)
+        qkv = ops.reshape(qkv, (batch, length, 3, heads, size))  # (B, T, 3, N, H)
+        qkv = ops.transpose(qkv, (2, 0, 3, 1, 4))  # (3, B, N, T, H)
         return self._attend(
-            self._heads(query, batch, length, self.key_dim),  # (B, N, T, H)
-            self._heads(key, batch, length, self.key_dim),
-            self._heads(value, batch, length, self.value_dim),
+            qkv[0],  # (B, N, T, H)
+            qkv[1],
+            qkv[2],
             query_mask=mask,
             key_mask=mask,
             attention_mask=attention_mask,

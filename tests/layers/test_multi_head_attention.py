@@ -59,12 +59,13 @@ def test_projections_get_their_own_initializer():
     assert layer.get_config()["kernel_initializer"]["class_name"] == "GlorotUniform"
 
 
-def test_self_attention_with_its_own_value_dim():
-    layer = MultiHeadSelfAttention(num_heads=2, key_dim=4, value_dim=6)
-    out, scores = layer(QUERY, return_attention_scores=True)
-    assert tuple(out.shape) == (2, 5, 16) and tuple(scores.shape) == (2, 2, 5, 5)
-    assert layer.qkv_dense.kernel.shape == (16, 2 * (4 + 4 + 6))
-    assert MultiHeadSelfAttention.from_config(layer.get_config()).value_dim == 6
+def test_self_attention_value_dim_is_its_key_dim():
+    layer = MultiHeadSelfAttention(num_heads=2, key_dim=4)
+    config = layer.get_config()
+    assert config["value_dim"] == 4  # the parent's config, not popped
+    assert MultiHeadSelfAttention.from_config(config).get_config() == config
+    with pytest.raises(ValueError, match="value_dim=6"):
+        MultiHeadSelfAttention(num_heads=2, key_dim=4, value_dim=6)
 
 
 def test_self_attention_harness():
