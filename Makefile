@@ -26,7 +26,7 @@ demo: $(VENV)/.runtime
 
 ## Fetch the public-domain corpora into $KERAS_ATTN_DATA (~/.cache/keras_attn).
 data: $(VENV)/.runtime
-	$(BIN)/python -m keras_attn.data.corpora
+	$(BIN)/python -m keras_attn.data.corpus_fetch
 
 ## The whole suite: TensorFlow backend, JAX backend, docs build, lint.
 test: $(VENV)/.dev

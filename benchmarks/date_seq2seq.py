@@ -2,7 +2,7 @@
 
     python benchmarks/date_seq2seq.py [--no-baseline]
 
-Runs the demo's own training function (keras_attn/examples/date_seq2seq.py) with
+Runs the demo's own training function (keras_attn/recipes/date_seq2seq.py) with
 Bahdanau attention until held-out exact match reaches 99.9%, then the same
 model without attention for the same number of epochs (the bottleneck
 baseline), and prints both with the hardware and versions.
@@ -16,7 +16,7 @@ import sys
 import keras
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-from keras_attn.examples import date_seq2seq  # noqa: E402
+from keras_attn.recipes import date_seq2seq  # noqa: E402
 
 
 def hardware():

@@ -69,10 +69,10 @@ def main(argv=None):
 
     backbone = BertBackbone(
         vocabulary_size=tokenizer.vocabulary_size(),
-        num_layers=1 if args.tiny else 4,
+        num_layers=1 if args.tiny else 2,
         num_heads=2 if args.tiny else 4,
-        hidden_dim=32 if args.tiny else 256,
-        intermediate_dim=64 if args.tiny else 1024,
+        hidden_dim=32 if args.tiny else 128,
+        intermediate_dim=64 if args.tiny else 512,
         max_sequence_length=length,
     )
     pretrainer = BertPretrainer(backbone)

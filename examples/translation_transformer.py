@@ -42,7 +42,7 @@ def load_splits(tiny):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tiny", action="store_true", help="a run of seconds")
-    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--beam-size", type=int, default=4)
     args = parser.parse_args(argv)
     keras.utils.set_random_seed(0)
@@ -50,7 +50,7 @@ def main(argv=None):
     splits = load_splits(args.tiny)
     length = 16 if args.tiny else 64
     texts = [text for pair in splits["train"] for text in pair]
-    tokenizer = tokenizers.train_word_piece(texts, 200 if args.tiny else 12000)
+    tokenizer = tokenizers.train_word_piece(texts, 200 if args.tiny else 8000)
     start_id, end_id = tokenizer.token_to_id("[CLS]"), tokenizer.token_to_id("[SEP]")
 
     def dataset(split, shuffle):
@@ -60,10 +60,10 @@ def main(argv=None):
             shuffle=shuffle,
         )  # fmt: skip
 
-    width = 32 if args.tiny else 256
+    width = 32 if args.tiny else 128
     model = TransformerSeq2Seq(
         tokenizer.vocabulary_size(),
-        num_layers=1 if args.tiny else 3,
+        num_layers=1 if args.tiny else 2,
         num_heads=4,
         hidden_dim=width,
         intermediate_dim=4 * width,
@@ -85,7 +85,7 @@ def main(argv=None):
         verbose=0 if args.tiny else 2,
     )
 
-    test = splits["test"][: 64 if args.tiny else 1000]
+    test = splits["test"][: 64 if args.tiny else 500]
     sources, references = zip(*test)
     source_ids = np.zeros((len(sources), length), "int32")  # 0 pads
     for row, ids in enumerate(tokenizer(list(sources))):

@@ -7,8 +7,8 @@
     keras-attn generate outputs/gpt_lm/saved_model "ROMEO." --top-p 0.9
     keras-attn serve outputs/date_seq2seq/saved_model --port 8501
 
-`train` runs one of the examples (`keras_attn.examples`) with its own flags;
-`export` writes a trained example's model as a string-in/string-out
+`train` runs one of the training recipes (`keras_attn.recipes`) with its own flags;
+`export` writes a trained recipe's model as a string-in/string-out
 SavedModel; `predict`, `generate`, `evaluate` and `serve` work on such
 SavedModels only, through TensorFlow, without the Python model.
 """
@@ -18,7 +18,7 @@ import json
 import os
 import sys
 
-# Task name -> example module under keras_attn.examples, and its summary.
+# Task name -> recipe module under keras_attn.recipes, and its summary.
 TASKS = {
     "date": ("date_seq2seq", "RNN seq2seq + Bahdanau attention on dates"),
     "translate": ("translate_transformer", "Transformer vs RNN, Spanish->English"),
@@ -59,8 +59,8 @@ def _parser():
     tasks = "\n".join(f"  {name:14} {text}" for name, (_, text) in TASKS.items())
     train = commands.add_parser(
         "train",
-        help="train one of the example tasks",
-        description="Train an example task with `model.fit`. Flags after the "
+        help="train one of the recipe tasks",
+        description="Train a recipe task with `model.fit`. Flags after the "
         "task go to the task (see `keras-attn train TASK --help`); a "
         "--config file gives the same flags as a YAML or JSON mapping, and "
         "flags on the command line win.",
@@ -123,7 +123,7 @@ def _parser():
 
     export = commands.add_parser(
         "export",
-        help="export a trained example as a SavedModel",
+        help="export a trained recipe as a SavedModel",
         description="Write the model that `keras-attn train TASK` saved in "
         "RUN_DIR as a string-in/string-out SavedModel.",
     )
@@ -171,7 +171,7 @@ def _train(args, rest):
     flags = _config_flags(args.config) if args.config else []
     if args.help:
         rest = rest + ["--help"]
-    module = _example(args.task)
+    module = _recipe(args.task)
     try:
         module.main(flags + rest, prog=f"keras-attn train {args.task}")
     except SystemExit as exit:  # argparse's --help and usage errors
@@ -179,10 +179,10 @@ def _train(args, rest):
     return 0
 
 
-def _example(task):
+def _recipe(task):
     import importlib
 
-    return importlib.import_module(f"keras_attn.examples.{TASKS[task][0]}")
+    return importlib.import_module(f"keras_attn.recipes.{TASKS[task][0]}")
 
 
 def _config_flags(path):
@@ -389,9 +389,9 @@ def _read_pairs(path):
 
 
 def _export(args, rest):
-    module = _example(args.task)
+    module = _recipe(args.task)
     if not hasattr(module, "export"):
-        exportable = sorted(t for t in TASKS if hasattr(_example(t), "export"))
+        exportable = sorted(t for t in TASKS if hasattr(_recipe(t), "export"))
         raise ValueError(
             f"task {args.task!r} trains nothing to export; choose one of {exportable}."
         )

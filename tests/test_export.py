@@ -6,7 +6,7 @@ import sys
 import pytest
 
 from keras_attn.data import dates
-from keras_attn.examples import date_seq2seq
+from keras_attn.recipes import date_seq2seq
 
 pytestmark = pytest.mark.tf_only
 

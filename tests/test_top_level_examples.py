@@ -3,7 +3,6 @@
 import importlib.util
 import os
 
-import keras
 import pytest
 
 EXAMPLES = os.path.join(os.path.dirname(os.path.dirname(__file__)), "examples")

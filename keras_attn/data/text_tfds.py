@@ -1,17 +1,17 @@
 """The cached corpora as TFDS builders, so they load like any TFDS dataset.
 
 Nothing is downloaded here: each builder reads the cache that `make data` (or
-`corpora.make_tiny_cache`) wrote, through the loaders of
+`synthetic_corpus.make_tiny_cache`) wrote, through the loaders of
 `keras_attn.data.corpora`. `cache_dir` picks the corpus cache (default
 `$KERAS_ATTN_DATA` or `~/.cache/keras_attn`), `data_dir` where TFDS writes the
 prepared dataset. Use a separate `data_dir` for the synthetic tiny cache, since
 a prepared dataset is reused whatever cache it came from.
 
     >>> import tensorflow_datasets as tfds
-    >>> from keras_attn.data import corpora
+    >>> from keras_attn.data import synthetic_corpus
     >>> from keras_attn.data.text_tfds import VersePairs
     >>> tmp = getfixture("tmp_path")
-    >>> cache = corpora.make_tiny_cache(tmp / "cache")
+    >>> cache = synthetic_corpus.make_tiny_cache(tmp / "cache")
     >>> builder = VersePairs(config="tiny", cache_dir=cache, data_dir=tmp / "tfds")
     >>> builder.download_and_prepare()  # doctest: +ELLIPSIS
     Downloading and preparing dataset ...

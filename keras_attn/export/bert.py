@@ -1,4 +1,4 @@
-from keras_attn.export import _common
+from keras_attn.export import saved_model_tools
 from keras_attn.models import BertBackbone
 from keras_attn.models import BertClassifier
 
@@ -40,7 +40,7 @@ def pack_segments(segments, sequence_length, cls_id, sep_id, pad_id):
     >>> packed["segment_ids"].numpy().tolist()
     [[0, 0, 0, 0, 1, 1, 1], [0, 0, 0, 1, 1, 0, 0]]
     """
-    tf = _common.require_tensorflow()
+    tf = saved_model_tools.require_tensorflow()
     room = sequence_length - 1 - len(segments)
     lengths = [tf.cast(s.row_lengths(), tf.int32) for s in segments]  # (N,) each
     if len(segments) == 1:
@@ -70,15 +70,19 @@ def pack_segments(segments, sequence_length, cls_id, sep_id, pad_id):
 def _bert_inputs(backbone, tokenizer, sequence_length, num_segments):
     """Check the arguments BERT exports share; return the packing function
     `*strings -> BERT input dict` and the `(N,)` string input specs."""
-    _common.check_tokenizer(tokenizer)
+    saved_model_tools.check_tokenizer(tokenizer)
     longest = backbone.max_sequence_length
     if sequence_length is None:
         sequence_length = longest
-    _common.check_integer(sequence_length, "sequence_length", 2 + num_segments, longest)
-    special = _common.special_token_ids(tokenizer, ["[CLS]", "[SEP]", "[PAD]"])
+    saved_model_tools.check_integer(
+        sequence_length, "sequence_length", 2 + num_segments, longest
+    )
+    special = saved_model_tools.special_token_ids(
+        tokenizer, ["[CLS]", "[SEP]", "[PAD]"]
+    )
 
     def pack(*texts):
-        segments = [_common.tokenize(tokenizer, text) for text in texts]
+        segments = [saved_model_tools.tokenize(tokenizer, text) for text in texts]
         return pack_segments(
             segments,
             sequence_length,
@@ -88,12 +92,12 @@ def _bert_inputs(backbone, tokenizer, sequence_length, num_segments):
         )
 
     names = ["text", "text_pair"][:num_segments]
-    return pack, [_common.string_spec(name) for name in names]
+    return pack, [saved_model_tools.string_spec(name) for name in names]
 
 
 def _pool(backbone, inputs, pooling, normalize):
     """The backbone's `(N, D)` float32 sentence embeddings."""
-    tf = _common.require_tensorflow()
+    tf = saved_model_tools.require_tensorflow()
     outputs = backbone(inputs, training=False)
     if pooling == "pooled":
         embeddings = outputs["pooled_output"]
@@ -165,8 +169,8 @@ def export_bert_embedder(
     >>> vectors.shape, np.round(np.linalg.norm(vectors, axis=-1), 4).tolist()
     (TensorShape([2, 8]), [1.0, 1.0])
     """
-    _common.check_model(backbone, [BertBackbone], "backbone")
-    path = _common.check_path(path)
+    saved_model_tools.check_model(backbone, [BertBackbone], "backbone")
+    path = saved_model_tools.check_path(path)
     if pooling not in POOLINGS:
         raise ValueError(f"`pooling` must be one of {POOLINGS}; received {pooling!r}.")
     if not isinstance(normalize, bool):
@@ -176,7 +180,7 @@ def export_bert_embedder(
     def embed(text):
         return {"embeddings": _pool(backbone, pack(text), pooling, normalize)}
 
-    return _common.write_saved_model(
+    return saved_model_tools.write_saved_model(
         path,
         tokenizers=[tokenizer],
         endpoints={"embed": (embed, specs)},
@@ -238,9 +242,9 @@ def export_bert_classifier(
     >>> out["labels"].shape, out["probabilities"].shape
     (TensorShape([3]), TensorShape([3, 2]))
     """
-    tf = _common.require_tensorflow()
-    _common.check_model(classifier, [BertClassifier], "classifier")
-    path = _common.check_path(path)
+    tf = saved_model_tools.require_tensorflow()
+    saved_model_tools.check_model(classifier, [BertClassifier], "classifier")
+    path = saved_model_tools.check_path(path)
     if isinstance(labels, str) or not all(isinstance(x, str) for x in labels):
         raise TypeError(f"`labels` must be a list of str; received {labels!r:.80}.")
     labels = list(labels)
@@ -268,7 +272,7 @@ def export_bert_classifier(
     def embed(*texts):
         return {"embeddings": _pool(backbone, pack(*texts), "pooled", False)}
 
-    return _common.write_saved_model(
+    return saved_model_tools.write_saved_model(
         path,
         tokenizers=[tokenizer],
         endpoints={"classify": (classify, specs), "embed": (embed, specs)},

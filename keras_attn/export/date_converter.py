@@ -1,7 +1,7 @@
 import numpy as np
 
 from keras_attn.data import dates
-from keras_attn.export import _common
+from keras_attn.export import saved_model_tools
 from keras_attn.models import RNNSeq2Seq
 
 
@@ -16,7 +16,7 @@ def export_date_converter(model, path, max_length=dates.TARGET_LENGTH):
     only.
 
     Args:
-        model: the trained `RNNSeq2Seq` (see `keras_attn/examples/date_seq2seq.py`).
+        model: the trained `RNNSeq2Seq` (see `keras_attn/recipes/date_seq2seq.py`).
         path: the SavedModel folder to write.
         max_length: output characters decoded (`yyyy-mm-dd` and `[END]`).
 
@@ -28,10 +28,10 @@ def export_date_converter(model, path, max_length=dates.TARGET_LENGTH):
         saved_model_cli run --dir PATH --tag_set serve \\
             --signature_def convert --input_exprs 'dates=["Sep 30, 1981"]'
     """
-    tf = _common.require_tensorflow()
-    _common.check_model(model, [RNNSeq2Seq], "model")
-    path = _common.check_path(path)
-    _common.check_integer(max_length, "max_length", 1)
+    tf = saved_model_tools.require_tensorflow()
+    saved_model_tools.check_model(model, [RNNSeq2Seq], "model")
+    path = saved_model_tools.check_path(path)
+    saved_model_tools.check_integer(max_length, "max_length", 1)
 
     decoder = model.make_generate_function(max_length)
 
@@ -57,9 +57,9 @@ def export_date_converter(model, path, max_length=dates.TARGET_LENGTH):
         chars = tf.gather(id_chars, out_ids)
         return {"iso": tf.strings.reduce_join(chars, axis=-1)}
 
-    return _common.write_saved_model(
+    return saved_model_tools.write_saved_model(
         path,
         tokenizers=[],
-        endpoints={"convert": (convert, [_common.string_spec("dates")])},
+        endpoints={"convert": (convert, [saved_model_tools.string_spec("dates")])},
         default="convert",
     )

@@ -1,6 +1,6 @@
 import numpy as np
 
-from keras_attn.export import _common
+from keras_attn.export import saved_model_tools
 from keras_attn.models import GPTCausalLM
 from keras_attn.models.gpt.gpt_causal_lm import buffer_length
 from keras_attn.samplers import TunableSampler
@@ -81,22 +81,24 @@ def export_gpt_generator(causal_lm, tokenizer, path, stop_token_ids=None):
     >>> [len(t) > len(p) for t, p in zip(out["text"].numpy(), [b"Hi", b"Hello"])]
     [True, True]
     """
-    tf = _common.require_tensorflow()
-    _common.check_model(causal_lm, [GPTCausalLM], "causal_lm")
-    _common.check_tokenizer(tokenizer)
-    path = _common.check_path(path)
+    tf = saved_model_tools.require_tensorflow()
+    saved_model_tools.check_model(causal_lm, [GPTCausalLM], "causal_lm")
+    saved_model_tools.check_tokenizer(tokenizer)
+    path = saved_model_tools.check_path(path)
     backbone = causal_lm.backbone
     vocabulary_size = backbone.vocabulary_size
     max_length = backbone.max_sequence_length
     stop_row = np.zeros(vocabulary_size, bool)
     for token in stop_token_ids or ():
-        _common.check_integer(token, "stop_token_ids[i]", 0, vocabulary_size - 1)
+        saved_model_tools.check_integer(
+            token, "stop_token_ids[i]", 0, vocabulary_size - 1
+        )
         stop_row[token] = True
     stop_row = tf.constant(stop_row)
     generator = causal_lm.make_generate_function(TunableSampler())
 
     def generate(prompt, max_new_tokens, temperature, top_k, top_p, seed):
-        ids = _common.tokenize(tokenizer, prompt)  # (N, None)
+        ids = saved_model_tools.tokenize(tokenizer, prompt)  # (N, None)
         batch = ids.nrows(out_type=tf.int32)
         lengths = tf.cast(ids.row_lengths(), tf.int32)  # (N,)
         given = (max_new_tokens, temperature, top_k, top_p, seed)
@@ -145,14 +147,14 @@ def export_gpt_generator(causal_lm, tokenizer, path, stop_token_ids=None):
         new = tf.range(needed)[None, :] >= lengths[:, None]  # (N, needed)
         keep = (out != 0) & ~(new & tf.gather(stop_row, out))
         return {
-            "text": _common.detokenize(tokenizer, out, keep),
-            "completion": _common.detokenize(tokenizer, out, keep & new),
+            "text": saved_model_tools.detokenize(tokenizer, out, keep),
+            "completion": saved_model_tools.detokenize(tokenizer, out, keep & new),
         }
 
-    specs = [_common.string_spec("prompt")] + [
+    specs = [saved_model_tools.string_spec("prompt")] + [
         tf.TensorSpec(None, dtype, name=name) for name, (dtype, *_) in SETTINGS.items()
     ]
-    return _common.write_saved_model(
+    return saved_model_tools.write_saved_model(
         path,
         tokenizers=[tokenizer],
         endpoints={"generate": (generate, specs)},

@@ -1,4 +1,4 @@
-from keras_attn.export import _common
+from keras_attn.export import saved_model_tools
 from keras_attn.models import RNNSeq2Seq
 from keras_attn.models import TransformerSeq2Seq
 
@@ -63,18 +63,18 @@ def export_translator(
     >>> translate(source=tf.constant(["el gato", "gato"]))["translation"].shape
     TensorShape([2])
     """
-    tf = _common.require_tensorflow()
-    _common.check_model(model, [TransformerSeq2Seq, RNNSeq2Seq], "model")
-    _common.check_tokenizer(tokenizer)
+    tf = saved_model_tools.require_tensorflow()
+    saved_model_tools.check_model(model, [TransformerSeq2Seq, RNNSeq2Seq], "model")
+    saved_model_tools.check_tokenizer(tokenizer)
     target_tokenizer = tokenizer if target_tokenizer is None else target_tokenizer
-    _common.check_tokenizer(target_tokenizer, "target_tokenizer")
-    path = _common.check_path(path)
-    _common.check_integer(beam_size, "beam_size", 1)
+    saved_model_tools.check_tokenizer(target_tokenizer, "target_tokenizer")
+    path = saved_model_tools.check_path(path)
+    saved_model_tools.check_integer(beam_size, "beam_size", 1)
     if isinstance(model, TransformerSeq2Seq):
         longest = model.max_sequence_length
         if max_length is None:
             max_length = longest
-        _common.check_integer(max_length, "max_length", 1, longest)
+        saved_model_tools.check_integer(max_length, "max_length", 1, longest)
         decoder = model.make_generate_function(max_length, beam_size, length_penalty)
         source_shape = [None, longest]
     else:
@@ -83,7 +83,7 @@ def export_translator(
                 "An RNNSeq2Seq has no max_sequence_length: pass `max_length`, "
                 "the number of target tokens to decode; received None."
             )
-        _common.check_integer(max_length, "max_length", 1)
+        saved_model_tools.check_integer(max_length, "max_length", 1)
         if beam_size != 1:
             raise ValueError(
                 "RNNSeq2Seq decodes greedily: `beam_size` must be 1; received "
@@ -93,18 +93,20 @@ def export_translator(
         longest, source_shape = None, [None, None]
 
     def translate(source):
-        ids = _common.tokenize(tokenizer, source)  # (N, None)
+        ids = saved_model_tools.tokenize(tokenizer, source)  # (N, None)
         if longest is not None:
             ids = ids[:, :longest]
         ids = ids.to_tensor(0, shape=source_shape)  # (N, S)
         out, _ = decoder.call(ids)  # (N, max_length), 0 after the end token
         before_end = tf.cumsum(tf.cast(out == model.end_id, tf.int32), axis=1) == 0
-        text = _common.detokenize(target_tokenizer, out, before_end & (out != 0))
+        text = saved_model_tools.detokenize(
+            target_tokenizer, out, before_end & (out != 0)
+        )
         return {"translation": text}
 
-    return _common.write_saved_model(
+    return saved_model_tools.write_saved_model(
         path,
         tokenizers=[tokenizer, target_tokenizer],
-        endpoints={"translate": (translate, [_common.string_spec("source")])},
+        endpoints={"translate": (translate, [saved_model_tools.string_spec("source")])},
         default="translate",
     )

@@ -4,14 +4,14 @@ TensorFlow is imported inside the functions that need it, so importing this
 package costs no more than Keras.
 """
 
-from keras_attn.training.data import SHARD_POLICIES
-from keras_attn.training.data import shard
 from keras_attn.training.fitting import fit
 from keras_attn.training.flags import add_flags
 from keras_attn.training.flags import from_flags
 from keras_attn.training.loop import fit_distributed
 from keras_attn.training.precision import PRECISIONS
 from keras_attn.training.precision import set_precision
+from keras_attn.training.sharding import SHARD_POLICIES
+from keras_attn.training.sharding import shard
 from keras_attn.training.strategies import STRATEGIES
 from keras_attn.training.strategies import get_strategy
 from keras_attn.training.strategies import global_batch_size

@@ -21,7 +21,7 @@ import tempfile
 
 import keras
 
-from keras_attn.training import data as data_lib
+from keras_attn.training import sharding
 from keras_attn.training.strategies import is_chief
 from keras_attn.training.strategies import num_workers
 
@@ -132,7 +132,7 @@ def fit_distributed(
         stream = dataset.repeat()
     policy = dataset.options().experimental_distribute.auto_shard_policy
     if policy == tf.data.experimental.AutoShardPolicy.AUTO:
-        stream = data_lib.shard(stream, "data")
+        stream = sharding.shard(stream, "data")
 
     with strategy.scope():
         _build(model, dataset)

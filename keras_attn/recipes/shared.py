@@ -8,6 +8,7 @@ import keras
 
 from keras_attn import training
 from keras_attn.data import corpora
+from keras_attn.data import synthetic_corpus
 
 
 def add_common_flags(parser, output_dir):
@@ -39,7 +40,9 @@ def distribute(args):
 def corpus_dir(args):
     """The real cache, or a tiny synthetic one in the output folder (--tiny)."""
     if args.tiny:
-        return corpora.make_tiny_cache(os.path.join(args.output_dir, "tiny_corpus"))
+        return synthetic_corpus.make_tiny_cache(
+            os.path.join(args.output_dir, "tiny_corpus")
+        )
     return corpora.resolve_cache_dir(args.data_dir)
 
 

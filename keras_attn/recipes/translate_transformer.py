@@ -1,8 +1,8 @@
 """Spanish -> English translation of Bible verses: Transformer vs RNN + attention.
 
     make data                                        # fetch the corpora once
-    python -m keras_attn.examples.translate_transformer         # the full run
-    python -m keras_attn.examples.translate_transformer --tiny  # a smoke run, seconds
+    python -m keras_attn.recipes.translate_transformer         # the full run
+    python -m keras_attn.recipes.translate_transformer --tiny  # a smoke run, seconds
 
 Trains a `TransformerSeq2Seq` and the foundation's `RNNSeq2Seq` (GRU +
 Bahdanau attention) on the aligned verses of the Reina-Valera 1909 (Spanish)
@@ -27,9 +27,9 @@ import sacrebleu
 from keras_attn.data import corpora
 from keras_attn.data import pipelines
 from keras_attn.data import tokenizers
-from keras_attn.examples import _common
 from keras_attn.models import RNNSeq2Seq
 from keras_attn.models import TransformerSeq2Seq
+from keras_attn.recipes import shared
 
 START_ID, END_ID = 2, 3  # WordPiece [CLS] and [SEP] start and end targets.
 
@@ -69,15 +69,15 @@ def rnn_inputs(x, y):
 
 
 def train(model, args, train_data, validation_data, name):
-    with _common.distribute(args).scope():  # Optimizer and metrics in scope.
+    with shared.distribute(args).scope():  # Optimizer and metrics in scope.
         model.compile(
-            optimizer=_common.warmup_optimizer(args),
+            optimizer=shared.warmup_optimizer(args),
             loss=keras.losses.SparseCategoricalCrossentropy(
                 from_logits=True, ignore_class=0
             ),
             jit_compile=args.jit_compile,
         )
-    history, seconds = _common.fit(model, args, train_data, validation_data, name)
+    history, seconds = shared.fit(model, args, train_data, validation_data, name)
     return {"train_seconds": seconds, "history": history}
 
 
@@ -98,7 +98,7 @@ def translate(model, tokenizer, texts, args, beam_size=1):
             row = row[: row.index(END_ID)] if END_ID in row else row
             outputs.append(tokenizer.detokenize(row))
         weights.append(chunk_weights)
-    return [untokenize(_common.as_text(t)) for t in outputs], weights
+    return [untokenize(shared.as_text(t)) for t in outputs], weights
 
 
 def untokenize(text):
@@ -118,7 +118,7 @@ def plot_cross_attention(model, tokenizer, text, args, path):
     ids = list(ids[0])
     length = ids.index(END_ID) + 1 if END_ID in ids else len(ids)
     source_ids = [int(i) for i in source[0] if i != 0]
-    _common.plot_attention(
+    shared.plot_attention(
         weights[0],
         rows=[tokenizer.id_to_token(int(i)) for i in ids[:length]],
         columns=[tokenizer.id_to_token(i) for i in source_ids],
@@ -140,7 +140,7 @@ def export(run_dir, path, beam_size=1):
 
 def parse_args(argv=None, prog=None):
     p = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n")[0])
-    _common.add_common_flags(p, "outputs/translate")
+    shared.add_common_flags(p, "outputs/translate")
     p.add_argument("--minutes", type=float, default=20, help="budget per model")
     p.add_argument("--epochs", type=int, default=30, help="at most this many")
     p.add_argument("--vocabulary-size", type=int, default=8000)
@@ -166,10 +166,10 @@ def parse_args(argv=None, prog=None):
 
 def main(argv=None, prog=None):
     args = parse_args(argv, prog)
-    strategy = _common.distribute(args)  # --strategy, --mixed-precision
+    strategy = shared.distribute(args)  # --strategy, --mixed-precision
     os.makedirs(args.output_dir, exist_ok=True)
     keras.utils.set_random_seed(args.seed)
-    pairs = corpora.load_verse_pairs(_common.corpus_dir(args))
+    pairs = corpora.load_verse_pairs(shared.corpus_dir(args))
     splits = corpora.split_verse_pairs(
         pairs, num_test=args.num_test, num_validation=args.num_test, seed=args.seed
     )

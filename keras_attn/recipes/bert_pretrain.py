@@ -1,8 +1,8 @@
 """Pretrain a small BERT (masked LM + next-sentence prediction) on real prose.
 
     make data                                 # fetch the corpora once
-    python -m keras_attn.examples.bert_pretrain          # the full run
-    python -m keras_attn.examples.bert_pretrain --tiny   # a smoke run, seconds
+    python -m keras_attn.recipes.bert_pretrain          # the full run
+    python -m keras_attn.recipes.bert_pretrain --tiny   # a smoke run, seconds
 
 Trains a WordPiece vocabulary and a `BertPretrainer` on the sentences of the
 World English Bible (the last tenth of every book held out), within a wall-clock budget:
@@ -10,7 +10,7 @@ World English Bible (the last tenth of every book held out), within a wall-clock
 15% of the tokens selected for prediction (80% `[MASK]`, 10% random, 10%
 kept). Reports held-out masked-token accuracy and NSP accuracy, draws the
 self-attention heads of the last layer, and saves the backbone and tokenizer
-for `keras_attn/examples/bert_finetune.py`.
+for `keras_attn/recipes/bert_finetune.py`.
 
 Full run: see docs/bert.md for the measured numbers, hardware and time.
 """
@@ -26,9 +26,9 @@ import numpy as np
 from keras_attn.data import corpora
 from keras_attn.data import pipelines
 from keras_attn.data import tokenizers
-from keras_attn.examples import _common
 from keras_attn.models import BertBackbone
 from keras_attn.models import BertPretrainer
+from keras_attn.recipes import shared
 
 
 def split_documents(documents, held_out_fraction=0.1):
@@ -56,7 +56,7 @@ def plot_heads(backbone, tokenizer, first, second, path):
     x = {k: np.asarray(v) for k, v in x.items()}
     length = int(x["padding_mask"].sum())
     scores = backbone.attention_scores(x)[-1]  # (1, N, T, T)
-    _common.plot_heads(
+    shared.plot_heads(
         np.asarray(keras.ops.convert_to_numpy(scores))[0, :, :length, :length],
         [tokenizer.id_to_token(int(i)) for i in x["token_ids"][0, :length]],
         "BERT self-attention, last layer",
@@ -76,7 +76,7 @@ def export(run_dir, path):
 
 def parse_args(argv=None, prog=None):
     p = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n")[0])
-    _common.add_common_flags(p, "outputs/bert")
+    shared.add_common_flags(p, "outputs/bert")
     p.add_argument("--corpus", default="web", choices=["web", "shakespeare"])
     p.add_argument("--minutes", type=float, default=15, help="training budget")
     p.add_argument("--epochs", type=int, default=20, help="at most this many")
@@ -101,12 +101,10 @@ def parse_args(argv=None, prog=None):
 
 def main(argv=None, prog=None):
     args = parse_args(argv, prog)
-    strategy = _common.distribute(args)  # --strategy, --mixed-precision
+    strategy = shared.distribute(args)  # --strategy, --mixed-precision
     os.makedirs(args.output_dir, exist_ok=True)
     keras.utils.set_random_seed(args.seed)
-    documents = corpora.load_sentences_by_document(
-        args.corpus, _common.corpus_dir(args)
-    )
+    documents = corpora.load_sentences_by_document(args.corpus, shared.corpus_dir(args))
     train_docs, held_out_docs = split_documents(documents)
 
     start = time.perf_counter()
@@ -145,9 +143,9 @@ def main(argv=None, prog=None):
         )
         pretrainer = BertPretrainer(backbone)
         pretrainer.compile(
-            optimizer=_common.warmup_optimizer(args), jit_compile=args.jit_compile
+            optimizer=shared.warmup_optimizer(args), jit_compile=args.jit_compile
         )
-    history, train_seconds = _common.fit(
+    history, train_seconds = shared.fit(
         pretrainer, args, train_data, held_out_data, "bert"
     )
     held_out = pretrainer.evaluate(held_out_data, verbose=0, return_dict=True)

@@ -5,12 +5,12 @@ import os
 import keras
 import pytest
 
-from keras_attn.examples import bert_finetune
-from keras_attn.examples import bert_pretrain
-from keras_attn.examples import date_seq2seq
-from keras_attn.examples import gpt_lm
-from keras_attn.examples import semantic_search
-from keras_attn.examples import translate_transformer
+from keras_attn.recipes import bert_finetune
+from keras_attn.recipes import bert_pretrain
+from keras_attn.recipes import date_seq2seq
+from keras_attn.recipes import gpt_lm
+from keras_attn.recipes import semantic_search
+from keras_attn.recipes import translate_transformer
 
 
 def test_date_demo_tiny(tmp_path):

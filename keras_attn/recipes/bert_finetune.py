@@ -1,8 +1,8 @@
 """Fine-tune the pretrained BERT to classify fortunes by topic.
 
-    python -m keras_attn.examples.bert_pretrain          # first: the backbone
-    python -m keras_attn.examples.bert_finetune          # the full run
-    python -m keras_attn.examples.bert_finetune --tiny   # a smoke run, seconds
+    python -m keras_attn.recipes.bert_pretrain          # first: the backbone
+    python -m keras_attn.recipes.bert_finetune          # the full run
+    python -m keras_attn.recipes.bert_finetune --tiny   # a smoke run, seconds
 
 Classifies the entries of the Debian `fortunes` collection by their topic
 file, three ways, and reports held-out accuracy and training time for each:
@@ -25,8 +25,8 @@ import numpy as np
 from keras_attn.data import corpora
 from keras_attn.data import pipelines
 from keras_attn.data import tokenizers
-from keras_attn.examples import _common
 from keras_attn.models import BertClassifier
+from keras_attn.recipes import shared
 
 
 def bag_of_words(splits, num_classes, args):
@@ -70,7 +70,7 @@ def logistic_regression(features, num_classes, args):
 
 
 def fine_tune(backbone_path, datasets, num_classes, args, frozen, on_trained=None):
-    with _common.distribute(args).scope():  # Variables, optimizer, metrics.
+    with shared.distribute(args).scope():  # Variables, optimizer, metrics.
         backbone = keras.saving.load_model(backbone_path)
         backbone.trainable = not frozen
         classifier = BertClassifier(backbone, num_classes, dropout=args.dropout)
@@ -82,7 +82,7 @@ def fine_tune(backbone_path, datasets, num_classes, args, frozen, on_trained=Non
             metrics=["accuracy"],
             jit_compile=args.jit_compile,
         )
-    history, seconds = _common.fit(
+    history, seconds = shared.fit(
         classifier,
         args,
         datasets["train"],
@@ -154,7 +154,7 @@ def export(run_dir, path):
 
 def parse_args(argv=None, prog=None):
     p = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n")[0])
-    _common.add_common_flags(p, "outputs/bert")
+    shared.add_common_flags(p, "outputs/bert")
     p.add_argument(
         "--pretrained-dir",
         default=None,
@@ -169,10 +169,10 @@ def parse_args(argv=None, prog=None):
 
 def main(argv=None, prog=None):
     args = parse_args(argv, prog)
-    _common.distribute(args)  # --strategy, --mixed-precision
+    shared.distribute(args)  # --strategy, --mixed-precision
     os.makedirs(args.output_dir, exist_ok=True)
     keras.utils.set_random_seed(args.seed)
-    texts, labels, label_names = corpora.load_fortunes(_common.corpus_dir(args))
+    texts, labels, label_names = corpora.load_fortunes(shared.corpus_dir(args))
     splits = corpora.split_fortunes(texts, labels, seed=args.seed)
     print(
         f"{len(texts)} fortunes in {len(label_names)} topics; "

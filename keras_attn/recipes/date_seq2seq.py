@@ -1,7 +1,7 @@
 """Teach an RNN encoder–decoder with Bahdanau attention to read dates.
 
-    python -m keras_attn.examples.date_seq2seq            # the full run (`make demo`)
-    python -m keras_attn.examples.date_seq2seq --tiny     # a smoke run, seconds
+    python -m keras_attn.recipes.date_seq2seq            # the full run (`make demo`)
+    python -m keras_attn.recipes.date_seq2seq --tiny     # a smoke run, seconds
 
 Trains on dates written as people write them ("TUESDAY, SEPTEMBER 25, 1984",
 "Sep 30, 1981", "10/31/90", ...) paired with ISO `yyyy-mm-dd`, prints the
