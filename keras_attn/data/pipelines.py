@@ -32,6 +32,8 @@ import keras_hub
 import numpy as np
 import tensorflow as tf
 
+from keras_attn.checks import check_strings
+from keras_attn.checks import special_token_ids
 from keras_attn.data.tokenizers import END_OF_TEXT
 from keras_attn.data.tokenizers import WORD_PIECE_RESERVED
 
@@ -143,7 +145,9 @@ def bert_pretraining_dataset(
         y = `{"mlm": (B, P) original ids at mask_positions, 0 in unused slots,
         "nsp": (B,) 1 if B follows A}`.
     """
-    special = _special_ids(tokenizer, WORD_PIECE_RESERVED)
+    special = special_token_ids(
+        tokenizer, WORD_PIECE_RESERVED, needed_by="this pipeline"
+    )
     first, second, labels = next_sentence_pairs(documents, nsp_rate, seed)
     packer = keras_hub.layers.MultiSegmentPacker(
         sequence_length=sequence_length,
@@ -206,9 +210,11 @@ def causal_lm_dataset(
         A `tf.data.Dataset` of `({"token_ids": (B, T), "padding_mask": (B, T)},
         (B, T) labels)`.
     """
-    texts = _check_strings(texts, "texts")
+    texts = check_strings(texts, "texts")
     if end_token_id is None:
-        end_token_id = _special_ids(tokenizer, [END_OF_TEXT])[END_OF_TEXT]
+        end_token_id = special_token_ids(
+            tokenizer, [END_OF_TEXT], needed_by="this pipeline"
+        )[END_OF_TEXT]
     stream = []
     for ids in _tokenize_all(texts, tokenizer):
         stream.append(ids)
@@ -319,18 +325,20 @@ def classification_dataset(
     Returns:
         A `tf.data.Dataset` of (BERT inputs dict, `(B,)` int labels).
     """
-    texts = _check_strings(texts, "texts")
+    texts = check_strings(texts, "texts")
     labels = np.asarray(labels, "int32")
     columns = [texts]
     if text_pairs is not None:
-        columns.append(_check_strings(text_pairs, "text_pairs"))
+        columns.append(check_strings(text_pairs, "text_pairs"))
     for column in columns:
         if len(column) != len(labels):
             raise ValueError(
                 f"Got {len(column)} texts but {len(labels)} labels; "
                 "expected one label per text."
             )
-    special = _special_ids(tokenizer, ["[PAD]", "[CLS]", "[SEP]"])
+    special = special_token_ids(
+        tokenizer, ["[PAD]", "[CLS]", "[SEP]"], needed_by="this pipeline"
+    )
     packer = keras_hub.layers.MultiSegmentPacker(
         sequence_length=sequence_length,
         start_value=special["[CLS]"],
@@ -382,7 +390,7 @@ def tagging_dataset(
             f"Got {len(token_lists)} sentences but {len(tag_lists)} tag lists."
         )
     for words, tags in zip(token_lists, tag_lists):
-        _check_strings(words, "token_lists[i]")
+        check_strings(words, "token_lists[i]")
         if len(words) != len(tags):
             raise ValueError(
                 f"Each word needs one tag. Received {len(words)} words "
@@ -390,7 +398,9 @@ def tagging_dataset(
             )
         if any(t < 0 for t in tags):
             raise ValueError(f"Tags must be >= 0 (-1 means ignored). Got {tags}.")
-    special = _special_ids(tokenizer, ["[PAD]", "[CLS]", "[SEP]"])
+    special = special_token_ids(
+        tokenizer, ["[PAD]", "[CLS]", "[SEP]"], needed_by="this pipeline"
+    )
     token_packer = keras_hub.layers.MultiSegmentPacker(
         sequence_length,
         start_value=special["[CLS]"],
@@ -453,27 +463,10 @@ def _tokenize_all(texts, tokenizer, chunk=1024):
         yield from (row.numpy().astype("int32") for row in batch)
 
 
-def _special_ids(tokenizer, tokens):
-    vocabulary = set(tokenizer.get_vocabulary())
-    missing = [t for t in tokens if t not in vocabulary]
-    if missing:
-        raise ValueError(
-            f"The tokenizer's vocabulary lacks {missing}; this pipeline needs "
-            f"{list(tokens)}. Use keras_attn.data.tokenizers to build one."
-        )
-    return {t: int(tokenizer.token_to_id(t)) for t in tokens}
-
-
-def _check_strings(texts, name):
-    if isinstance(texts, str) or not all(isinstance(t, str) for t in texts):
-        raise TypeError(f"`{name}` must be a list of str. Received: {texts!r:.80}")
-    return list(texts)
-
-
 def _unzip_pairs(pairs):
     pairs = list(pairs)
     if not all(len(p) == 2 for p in pairs):
         raise ValueError("`pairs` must be a list of (source, target) str pairs.")
-    sources = _check_strings([p[0] for p in pairs], "sources")
-    targets = _check_strings([p[1] for p in pairs], "targets")
+    sources = check_strings([p[0] for p in pairs], "sources")
+    targets = check_strings([p[1] for p in pairs], "targets")
     return sources, targets

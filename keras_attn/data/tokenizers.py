@@ -39,6 +39,8 @@ import keras
 import keras_hub
 import tensorflow as tf
 
+from keras_attn.checks import check_strings
+
 WORD_PIECE_RESERVED = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 PAD = "<pad>"
 END_OF_TEXT = "<|endoftext|>"
@@ -83,7 +85,7 @@ def train_word_piece(
     >>> [tokenizer.id_to_token(i) for i in tokenizer.tokenize("The cat ☃")]
     ['t', '##h', '##e', 'c', '##at', '[UNK]']
     """
-    texts = _check_texts(texts, "texts")
+    texts = check_strings(texts, "texts")
     reserved_tokens = list(reserved_tokens)
     if "[UNK]" not in reserved_tokens:
         raise ValueError(
@@ -150,7 +152,7 @@ def train_byte_pair(texts, vocabulary_size, min_frequency=2, sequence_length=Non
     """
     import tokenizers as hf_tokenizers
 
-    texts = _check_texts(texts, "texts")
+    texts = check_strings(texts, "texts")
     if vocabulary_size < 256 + NUM_BYTE_LEVEL_RESERVED:
         raise ValueError(
             "A byte-level vocabulary needs at least 258 entries (<pad>, "
@@ -277,12 +279,6 @@ def bytes_to_unicode():
     for k, b in enumerate(others):
         mapping[b] = chr(256 + k)
     return mapping
-
-
-def _check_texts(texts, name):
-    if isinstance(texts, str) or not all(isinstance(t, str) for t in texts):
-        raise TypeError(f"`{name}` must be a list of str. Received: {texts!r:.80}")
-    return list(texts)
 
 
 def _byte_level_vocabulary():

@@ -1,6 +1,8 @@
+from keras_attn import checks
 from keras_attn.export import saved_model_tools
 from keras_attn.models import BertBackbone
 from keras_attn.models import BertClassifier
+from keras_attn.models.bert import mean_pool
 
 POOLINGS = ("cls", "mean", "pooled")
 
@@ -77,9 +79,7 @@ def _bert_inputs(backbone, tokenizer, sequence_length, num_segments):
     saved_model_tools.check_integer(
         sequence_length, "sequence_length", 2 + num_segments, longest
     )
-    special = saved_model_tools.special_token_ids(
-        tokenizer, ["[CLS]", "[SEP]", "[PAD]"]
-    )
+    special = checks.special_token_ids(tokenizer, ["[CLS]", "[SEP]", "[PAD]"])
 
     def pack(*texts):
         segments = [saved_model_tools.tokenize(tokenizer, text) for text in texts]
@@ -104,9 +104,9 @@ def _pool(backbone, inputs, pooling, normalize):
     elif pooling == "cls":
         embeddings = outputs["sequence_output"][:, 0, :]
     else:
-        mask = tf.cast(inputs["padding_mask"], outputs["sequence_output"].dtype)
-        total = tf.reduce_sum(outputs["sequence_output"] * mask[:, :, None], axis=1)
-        embeddings = total / tf.reduce_sum(mask, axis=1, keepdims=True)
+        embeddings = mean_pool(
+            outputs["sequence_output"], inputs["padding_mask"], normalize=False
+        )
     embeddings = tf.cast(embeddings, tf.float32)
     if normalize:
         norm = tf.norm(embeddings, axis=-1, keepdims=True)

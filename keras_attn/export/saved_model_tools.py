@@ -60,19 +60,6 @@ def check_integer(value, name, low, high=None):
     return value
 
 
-def special_token_ids(tokenizer, tokens, name="tokenizer"):
-    """`{token: id}` for `tokens`, or a ValueError naming the missing ones."""
-    vocabulary = set(tokenizer.get_vocabulary())
-    missing = [t for t in tokens if t not in vocabulary]
-    if missing:
-        raise ValueError(
-            f"`{name}`'s vocabulary lacks {missing}; this export needs "
-            f"{list(tokens)} (keras_attn.data.tokenizers.train_word_piece "
-            "reserves them)."
-        )
-    return {t: int(tokenizer.token_to_id(t)) for t in tokens}
-
-
 def string_spec(name):
     """The `(N,)` string input of a serving signature."""
     tf = require_tensorflow()

@@ -1,5 +1,6 @@
 from keras import ops
 
+from keras_attn.checks import check_positive_int
 from keras_attn.layers.rnn_attention import RNNAttention
 from keras_attn.saving import register
 
@@ -53,9 +54,7 @@ class BahdanauAttention(RNNAttention):
 
     def __init__(self, units, kernel_initializer="glorot_uniform", **kwargs):
         super().__init__(kernel_initializer=kernel_initializer, **kwargs)
-        if not isinstance(units, int) or units <= 0:
-            raise ValueError(f"`units` must be a positive integer; received {units!r}.")
-        self.units = units
+        self.units = check_positive_int(units, "units")
 
     def build(self, query_shape, value_shape, key_shape=None):
         key_shape = value_shape if key_shape is None else key_shape

@@ -1,6 +1,7 @@
 import keras
 from keras import ops
 
+from keras_attn.checks import check_positive_int
 from keras_attn.layers.attention_utils import compute_attention_mask
 from keras_attn.layers.attention_utils import masked_softmax
 from keras_attn.layers.initializers import clone_initializer
@@ -97,16 +98,9 @@ class MultiHeadAttention(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        for name, v in (("num_heads", num_heads), ("key_dim", key_dim)):
-            if not isinstance(v, int) or v <= 0:
-                raise ValueError(
-                    f"`{name}` must be a positive integer; received {v!r}."
-                )
-        if value_dim is not None and (not isinstance(value_dim, int) or value_dim <= 0):
-            raise ValueError(
-                f"`value_dim` must be a positive integer or None; received "
-                f"{value_dim!r}."
-            )
+        check_positive_int(num_heads, "num_heads")
+        check_positive_int(key_dim, "key_dim")
+        check_positive_int(value_dim, "value_dim", allow_none=True)
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"`dropout` must be in [0, 1); received {dropout}.")
         self.num_heads = num_heads

@@ -3,6 +3,7 @@ import math
 import keras
 from keras import ops
 
+from keras_attn.checks import check_positive_int
 from keras_attn.saving import register
 
 MODES = ("sinusoidal", "learned")
@@ -66,11 +67,7 @@ class PositionalEmbedding(keras.layers.Layer):
         super().__init__(**kwargs)
         if mode not in MODES:
             raise ValueError(f"`mode` must be one of {MODES}; received {mode!r}.")
-        if not isinstance(sequence_length, int) or sequence_length <= 0:
-            raise ValueError(
-                "`sequence_length` must be a positive integer; received "
-                f"{sequence_length!r}."
-            )
+        check_positive_int(sequence_length, "sequence_length")
         self.sequence_length = sequence_length
         self.mode = mode
         self.max_wavelength = max_wavelength

@@ -5,6 +5,8 @@ import collections
 
 import numpy as np
 
+from keras_attn.checks import check_positive_int
+
 
 class _Batch:
     """Requests that will run together: their inputs, rows and futures."""
@@ -74,14 +76,8 @@ class Batcher:
     def __init__(
         self, max_batch_size, timeout_ms, max_concurrent_batches=1, pad_batches=True
     ):
-        for name, value in [
-            ("max_batch_size", max_batch_size),
-            ("max_concurrent_batches", max_concurrent_batches),
-        ]:
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(
-                    f"{name} must be a positive integer; received {value!r}"
-                )
+        check_positive_int(max_batch_size, "max_batch_size")
+        check_positive_int(max_concurrent_batches, "max_concurrent_batches")
         if (
             isinstance(timeout_ms, bool)
             or not isinstance(timeout_ms, (int, float))

@@ -10,6 +10,7 @@ import re
 
 from aiohttp import web
 
+from keras_attn.checks import check_positive_int
 from keras_attn.serving.batcher import Batcher
 from keras_attn.serving.errors import ModelError
 from keras_attn.serving.errors import RequestError
@@ -38,13 +39,6 @@ def _json_response(payload, status=200):
         status=status,
         content_type="application/json",
     )
-
-
-def _check_positive_int(name, value, allow_none=False):
-    if value is None and allow_none:
-        return
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive integer; received {value!r}")
 
 
 class ModelServer:
@@ -121,9 +115,9 @@ class ModelServer:
         max_body_bytes=1 << 20,
         max_string_length=4096,
     ):
-        _check_positive_int("max_batch_size", max_batch_size)
-        _check_positive_int("max_body_bytes", max_body_bytes)
-        _check_positive_int("max_string_length", max_string_length, allow_none=True)
+        check_positive_int(max_batch_size, "max_batch_size")
+        check_positive_int(max_body_bytes, "max_body_bytes")
+        check_positive_int(max_string_length, "max_string_length", allow_none=True)
         if (
             isinstance(batch_timeout_ms, bool)
             or not isinstance(batch_timeout_ms, (int, float))

@@ -21,6 +21,7 @@ import tempfile
 
 import keras
 
+from keras_attn.checks import check_positive_int
 from keras_attn.training import sharding
 from keras_attn.training.strategies import is_chief
 from keras_attn.training.strategies import num_workers
@@ -119,9 +120,13 @@ def fit_distributed(
 
     strategy = strategy or model.distribute_strategy
     _check_model(model, strategy)
-    _check_positive_int("epochs", epochs)
-    if save_freq != "epoch":
-        _check_positive_int("save_freq", save_freq, '"epoch" or ')
+    check_positive_int(epochs, "epochs")
+    if save_freq != "epoch" and (
+        isinstance(save_freq, bool) or not isinstance(save_freq, int) or save_freq < 1
+    ):
+        raise ValueError(
+            f'`save_freq` must be "epoch" or a positive int; received {save_freq!r}.'
+        )
     if not isinstance(dataset, tf.data.Dataset):
         raise TypeError(
             f"`dataset` must be a tf.data.Dataset; received {type(dataset).__name__}."
@@ -197,13 +202,6 @@ def _due(save_freq, global_step):
     return save_freq != "epoch" and global_step % save_freq == 0
 
 
-def _check_positive_int(name, value, alternatives=""):
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(
-            f"`{name}` must be {alternatives}a positive int; received {value!r}."
-        )
-
-
 def _check_model(model, strategy):
     if not isinstance(model, keras.Model):
         raise TypeError(f"Expected a keras.Model; received {type(model).__name__}.")
@@ -234,7 +232,7 @@ def _steps_per_epoch(dataset, steps_per_epoch):
     import tensorflow as tf
 
     if steps_per_epoch is not None:
-        _check_positive_int("steps_per_epoch", steps_per_epoch)
+        check_positive_int(steps_per_epoch, "steps_per_epoch")
         return steps_per_epoch
     cardinality = int(dataset.cardinality())
     if cardinality in (tf.data.INFINITE_CARDINALITY, tf.data.UNKNOWN_CARDINALITY):

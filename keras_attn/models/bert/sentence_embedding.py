@@ -10,6 +10,8 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_attn.checks import check_strings
+
 POOLINGS = ("mean", "cls")
 
 
@@ -47,10 +49,10 @@ def bert_inputs(tokenizer, texts, text_pairs=None, sequence_length=256):
     >>> x["padding_mask"].tolist()
     [[1, 1, 1, 1, 1, 1], [1, 1, 1, 1, 1, 0]]
     """
-    texts = _check_strings(texts, "texts")
+    texts = check_strings(texts, "texts")
     segments = [texts]
     if text_pairs is not None:
-        segments.append(_check_strings(text_pairs, "text_pairs"))
+        segments.append(check_strings(text_pairs, "text_pairs"))
         if len(segments[1]) != len(texts):
             raise ValueError(
                 f"Got {len(texts)} texts but {len(segments[1])} text_pairs; "
@@ -202,7 +204,7 @@ def encode_sentences(
     """
     if pooling not in POOLINGS:
         raise ValueError(f"`pooling` must be one of {POOLINGS}; received {pooling!r}.")
-    texts = _check_strings(texts, "texts")
+    texts = check_strings(texts, "texts")
     if not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(
             f"`batch_size` must be a positive int; received {batch_size!r}."
@@ -220,9 +222,3 @@ def encode_sentences(
             pooled = _l2_normalize(pooled) if normalize else pooled
         out[rows] = keras.ops.convert_to_numpy(pooled)
     return out
-
-
-def _check_strings(texts, name):
-    if isinstance(texts, str) or not all(isinstance(t, str) for t in texts):
-        raise TypeError(f"`{name}` must be a list of str; received {texts!r:.80}.")
-    return list(texts)
