@@ -50,10 +50,10 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tiny", action="store_true", help="a run of seconds")
     parser.add_argument("--pretrain-epochs", type=int, default=1)
-    parser.add_argument("--finetune-epochs", type=int, default=3)
+    parser.add_argument("--finetune-epochs", type=int, default=2)
     args = parser.parse_args(argv)
     keras.utils.set_random_seed(0)
-    length = 32 if args.tiny else 128
+    length = 32 if args.tiny else 64
 
     documents, splits = load_data(args.tiny)
     sentences = [s for document in documents for s in document]

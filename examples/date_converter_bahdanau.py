@@ -12,8 +12,10 @@ put together with the functional API and trained with `model.fit`. (The
 packaged `keras_attn.models.RNNSeq2Seq` is the same idea with a compiled
 decoding loop; this script shows the pieces.)
 
-Full run (`python examples/date_converter_bahdanau.py`), 20,000 training
-dates, 3 epochs: see the docstring footer below for the measured result.
+Full run (`python examples/date_converter_bahdanau.py`, 20,000 training
+dates, 3 epochs): 99.85% exact match on 2,000 held-out dates, 60 s on a
+2-core Xeon VM (no GPU; TensorFlow 2.21, Keras 3.15.1), with another job on
+the second core.
 
     python examples/date_converter_bahdanau.py --tiny   # seconds, the test
 """

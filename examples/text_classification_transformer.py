@@ -7,6 +7,12 @@ position), two `TransformerEncoder` blocks whose self-attention ignores the
 padding (the Keras mask of `mask_zero=True` flows into them), mean pooling
 over the real tokens, and a softmax layer, trained with `model.fit`.
 
+Full run (8 epochs, 32 topics, 12,717 fortunes): 45.2% test accuracy
+(majority class 9.3%; the BERT recipe's bag-of-words baseline reaches 40.0%),
+350 s on a 2-core Xeon VM (TensorFlow 2.21, Keras 3.15.1) while the test
+suite ran beside it. Validation accuracy stops rising after ~5 epochs while
+the training accuracy reaches 93%: the model overfits.
+
 Needs the corpus of `make data`; `--tiny` uses generated sentences whose
 label is set by their words, in seconds.
 

@@ -14,6 +14,20 @@ class Backbone(BaseModel):
 
     The subclass keeps its embeddings in `self.embeddings`, a
     `TokenAndPositionEmbedding`: `token_embedding` is its token table.
+
+    Example:
+
+    >>> from keras_attn.models import GPTBackbone
+    >>> backbone = GPTBackbone(vocabulary_size=50, num_layers=1, num_heads=2,
+    ...     hidden_dim=8, intermediate_dim=16, max_sequence_length=8,
+    ...     dtype="mixed_bfloat16")
+    >>> config = backbone.get_config()
+    >>> config["num_layers"], backbone.dtype_policy.name
+    (1, 'mixed_bfloat16')
+    >>> GPTBackbone.from_config(config).get_config() == config
+    True
+    >>> tuple(backbone.token_embedding.embeddings.shape)
+    (50, 8)
     """
 
     def __init__(self, *args, dtype=None, **kwargs):

@@ -310,7 +310,10 @@ def test_loaded_pretrainer_keeps_the_embedding_tied(tmp_path):
 def test_fit_reduces_the_loss(kind):
     model, x, y = make_task(kind)
     model.compile(optimizer=keras.optimizers.Adam(5e-3))
-    history = model.fit(x, y, epochs=10, batch_size=4, verbose=0)
+    # 30 steps: after 10 the classifier's loss ratio was 0.69-0.91 over
+    # seeds 0-4 (before and after the initializer fix alike), too close to
+    # the bound to say anything; after 30 it is 0.10-0.33.
+    history = model.fit(x, y, epochs=30, batch_size=4, verbose=0)
     losses = history.history["loss"]
     assert np.all(np.isfinite(losses))
     assert losses[-1] < 0.85 * losses[0], losses
