@@ -11,6 +11,14 @@ Step 2, fine-tuning. The same backbone, now inside a `BertClassifier`,
 learns which topic file a fortune cookie comes from, once with the backbone
 frozen (only the head trains) and once end to end.
 
+Full run (2 layers, width 128, length 64; 1 pretraining epoch of 1,348
+steps, 2 fine-tuning epochs each): held-out MLM accuracy 12.0% and NSP
+accuracy 51.0% (chance); test accuracy on 32 topics 12.8% frozen and 14.2%
+fine-tuned (majority class 9.3%). About 15 minutes on a 2-core Xeon VM
+(TensorFlow 2.21, Keras 3.15.1) with the test suite running beside it. A
+BERT this small, pretrained for minutes, learns little: the bag-of-words
+baseline of the BERT recipe reaches 40% on the same task.
+
 `--tiny` runs both steps on generated text in seconds.
 
     python examples/bert_pretrain_finetune.py
