@@ -45,3 +45,54 @@ def from_constructor_config(cls, config):
             else:
                 config[name] = keras.saving.deserialize_keras_object(value)
     return cls(**config)
+
+
+def load_model(path, **kwargs):
+    """`keras.saving.load_model`, with a clear error for a damaged file.
+
+    Keras answers a truncated or corrupted `.keras` archive with "File not
+    found", which sends the user looking in the wrong place. This checks
+    that the file exists and is a readable zip archive (every member's CRC
+    included) first.
+
+    Args:
+        path: a `.keras` file.
+        **kwargs: passed to `keras.saving.load_model` (e.g. `compile`).
+
+    Returns:
+        The model.
+
+    Raises:
+        FileNotFoundError: there is no file at `path`.
+        ValueError: the file is not a complete `.keras` archive.
+
+    Example:
+
+    >>> import keras
+    >>> from keras_attn.saving import load_model
+    >>> path = str(getfixture("tmp_path") / "damaged.keras")
+    >>> with open(path, "wb") as f:
+    ...     _ = f.write(b"PK\\x03\\x04 cut short")
+    >>> load_model(path)
+    Traceback (most recent call last):
+    ...
+    ValueError: ... is damaged: not a complete .keras (zip) archive ...
+    """
+    import os
+    import zipfile
+
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"No model file at {path!r}.")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            broken = archive.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError) as error:
+        broken = f"{type(error).__name__}: {error}"
+    if broken is not None:
+        raise ValueError(
+            f"{path!r} is damaged: not a complete .keras (zip) archive "
+            f"({broken}). Was it truncated while being written or copied? "
+            "Save the model again."
+        )
+    return keras.saving.load_model(path, **kwargs)

@@ -22,6 +22,7 @@ import time
 import keras
 import numpy as np
 
+from keras_attn import saving
 from keras_attn.data import corpora
 from keras_attn.data import pipelines
 from keras_attn.data import tokenizers
@@ -71,7 +72,7 @@ def logistic_regression(features, num_classes, args):
 
 def fine_tune(backbone_path, datasets, num_classes, args, frozen, on_trained=None):
     with shared.distribute(args).scope():  # Variables, optimizer, metrics.
-        backbone = keras.saving.load_model(backbone_path)
+        backbone = saving.load_model(backbone_path)
         backbone.trainable = not frozen
         classifier = BertClassifier(backbone, num_classes, dropout=args.dropout)
         classifier.compile(
@@ -143,7 +144,7 @@ def export(run_dir, path):
     """Export the classifier a run saved in `run_dir` (`classify`, `embed`)."""
     from keras_attn.export import export_bert_classifier
 
-    classifier = keras.saving.load_model(os.path.join(run_dir, "classifier.keras"))
+    classifier = saving.load_model(os.path.join(run_dir, "classifier.keras"))
     tokenizer = tokenizers.load_tokenizer(os.path.join(run_dir, "tokenizer"))
     with open(os.path.join(run_dir, "labels.json")) as f:
         saved = json.load(f)

@@ -23,6 +23,7 @@ import time
 import keras
 import numpy as np
 
+from keras_attn import saving
 from keras_attn.data import corpora
 from keras_attn.data import pipelines
 from keras_attn.data import tokenizers
@@ -69,7 +70,7 @@ def export(run_dir, path):
     (signature `embed`: the pooled `[CLS]` vector of each text)."""
     from keras_attn.export import export_bert_embedder
 
-    backbone = keras.saving.load_model(os.path.join(run_dir, "backbone.keras"))
+    backbone = saving.load_model(os.path.join(run_dir, "backbone.keras"))
     tokenizer = tokenizers.load_tokenizer(os.path.join(run_dir, "tokenizer"))
     return export_bert_embedder(backbone, tokenizer, path, pooling="pooled")
 

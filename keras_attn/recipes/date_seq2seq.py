@@ -20,6 +20,7 @@ import time
 
 import keras
 
+from keras_attn import saving
 from keras_attn import training
 from keras_attn.data import dates
 from keras_attn.models import RNNSeq2Seq
@@ -142,7 +143,7 @@ def export(run_dir, path):
     """Export the model a run saved in `run_dir` (signature `convert`)."""
     from keras_attn.export import export_date_converter
 
-    model = keras.saving.load_model(os.path.join(run_dir, "date_seq2seq.keras"))
+    model = saving.load_model(os.path.join(run_dir, "date_seq2seq.keras"))
     return export_date_converter(model, path)
 
 

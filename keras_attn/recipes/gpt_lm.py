@@ -24,6 +24,7 @@ import keras
 import numpy as np
 
 from keras_attn import samplers
+from keras_attn import saving
 from keras_attn.data import corpora
 from keras_attn.data import pipelines
 from keras_attn.data import tokenizers
@@ -98,7 +99,7 @@ def export(run_dir, path):
     """Export the model a run saved in `run_dir` (signature `generate`)."""
     from keras_attn.export import export_gpt_generator
 
-    model = keras.saving.load_model(os.path.join(run_dir, "gpt.keras"))
+    model = saving.load_model(os.path.join(run_dir, "gpt.keras"))
     tokenizer = tokenizers.load_tokenizer(os.path.join(run_dir, "tokenizer"))
     end_of_text = int(tokenizer.token_to_id(tokenizers.END_OF_TEXT))
     return export_gpt_generator(model, tokenizer, path, [end_of_text])

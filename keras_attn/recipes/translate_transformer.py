@@ -24,6 +24,7 @@ import keras
 import numpy as np
 import sacrebleu
 
+from keras_attn import saving
 from keras_attn.data import corpora
 from keras_attn.data import pipelines
 from keras_attn.data import tokenizers
@@ -133,7 +134,7 @@ def export(run_dir, path, beam_size=1):
     """Export the Transformer a run saved in `run_dir` (signature `translate`)."""
     from keras_attn.export import export_translator
 
-    model = keras.saving.load_model(os.path.join(run_dir, "transformer.keras"))
+    model = saving.load_model(os.path.join(run_dir, "transformer.keras"))
     tokenizer = tokenizers.load_tokenizer(os.path.join(run_dir, "tokenizer"))
     return export_translator(model, tokenizer, path, beam_size=beam_size)
 

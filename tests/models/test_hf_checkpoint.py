@@ -11,6 +11,7 @@ import importlib.util
 import json
 import math
 import os
+import re
 import shutil
 
 import keras
@@ -534,3 +535,130 @@ def test_bad_arguments():
         encode_sentences(backbone, tokenizer, ["the cat"], pooling="max")
     with pytest.raises(TypeError, match="takes a BertBackbone"):
         save_hf_bert(tokenizer, tokenizer, "unused")
+
+
+# --- Checkpoint folders are untrusted input ---------------------------------
+
+
+def write_sharded(folder, weight_map_for):
+    """A sharded checkpoint whose index maps each tensor by `weight_map_for`."""
+    folder = write_checkpoint(folder)
+    os.rename(folder / "model.safetensors", folder / "shard-1.safetensors")
+    names = list(tiny_tensors())
+    index = {"metadata": {}, "weight_map": weight_map_for(names)}
+    (folder / "model.safetensors.index.json").write_text(json.dumps(index))
+    return folder
+
+
+def test_sharded_checkpoint_loads(tmp_path):
+    folder = write_sharded(
+        tmp_path, lambda names: {n: "shard-1.safetensors" for n in names}
+    )
+    backbone, _ = load_hf_bert(folder)
+    assert_matches_reference(backbone, tiny_tensors(), TINY_CONFIG)
+
+
+@pytest.mark.parametrize(
+    "shard", ["../outside/x.safetensors", "/etc/passwd", "sub/../../x.safetensors"]
+)
+def test_shards_outside_the_folder_are_refused(tmp_path, shard):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    safetensors_numpy.save_file(tiny_tensors(), str(outside / "x.safetensors"))
+    folder = write_sharded(tmp_path / "ckpt", lambda names: {n: shard for n in names})
+    with pytest.raises(ValueError, match="points outside the checkpoint folder"):
+        load_hf_bert(folder)
+
+
+def test_symlink_out_of_the_folder_is_refused(tmp_path):
+    folder = write_checkpoint(tmp_path / "ckpt")
+    os.replace(folder / "vocab.txt", tmp_path / "vocab.txt")
+    os.symlink(tmp_path / "vocab.txt", folder / "vocab.txt")
+    with pytest.raises(ValueError, match="'vocab.txt' points outside"):
+        load_hf_bert(folder)
+
+
+@pytest.mark.parametrize(
+    "index, message",
+    [
+        ({"weight_map": []}, "non-empty `weight_map` object"),
+        ({}, "non-empty `weight_map` object"),
+        ({"weight_map": {"a": 5}}, "must be a non-empty file name"),
+        ([1, 2], "must hold a JSON object; received list"),
+    ],
+)
+def test_malformed_index(tmp_path, index, message):
+    folder = write_sharded(tmp_path, lambda names: {})
+    (folder / "model.safetensors.index.json").write_text(json.dumps(index))
+    with pytest.raises(ValueError, match=message):
+        load_hf_bert(folder)
+
+
+def test_sizes_are_checked_before_anything_is_built(tmp_path, monkeypatch):
+    # A config promising a huge table next to a tiny tensor: the header check
+    # must fail before BertBackbone allocates anything.
+    from keras_attn.models.bert import hf_checkpoint
+
+    def refuse(**kwargs):
+        raise AssertionError("BertBackbone was built before the shapes were checked")
+
+    monkeypatch.setattr(hf_checkpoint, "BertBackbone", refuse)
+    config = {**TINY_CONFIG, "vocab_size": 1_000_000, "hidden_size": 1024}
+    config["num_attention_heads"] = 16
+    expected = r"has shape \(12, 8\); expected \(1000000, 1024\)"
+    with pytest.raises(ValueError, match=expected):
+        load_hf_bert(write_checkpoint(tmp_path, tiny_tensors(), config))
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("num_hidden_layers", -1),
+        ("num_hidden_layers", 0),
+        ("type_vocab_size", 0),
+        ("num_attention_heads", 0),
+        ("vocab_size", 1e6),
+        ("hidden_size", [8]),
+        ("intermediate_size", "16"),
+        ("max_position_embeddings", True),
+    ],
+)
+def test_bad_config_sizes(tmp_path, field, value):
+    config = {**TINY_CONFIG, field: value}
+    with pytest.raises(
+        ValueError,
+        match=f"`{field}` must be a positive integer; received "
+        + re.escape(repr(value)),
+    ):
+        load_hf_bert(write_checkpoint(tmp_path, tiny_tensors(), config))
+
+
+@pytest.mark.parametrize(
+    "field, value, message",
+    [
+        ("num_attention_heads", 3, "must be a multiple of `num_attention_heads`"),
+        ("layer_norm_eps", -1, "`layer_norm_eps` must be a number in"),
+        ("hidden_dropout_prob", "0.1", "`hidden_dropout_prob` must be a number"),
+    ],
+)
+def test_bad_config_values(tmp_path, field, value, message):
+    config = {**TINY_CONFIG, field: value}
+    with pytest.raises(ValueError, match=message):
+        load_hf_bert(write_checkpoint(tmp_path, tiny_tensors(), config))
+
+
+@pytest.mark.parametrize("text", ["[1, 2]", "{not json", "\xff\xfe"])
+def test_config_that_is_not_an_object(tmp_path, text):
+    folder = write_checkpoint(tmp_path)
+    (folder / "config.json").write_bytes(text.encode("latin-1"))
+    with pytest.raises(ValueError, match="config.json (is not valid JSON|must hold)"):
+        load_hf_bert(folder)
+
+
+@pytest.mark.parametrize("keep", [0, 7, 200, -100])
+def test_truncated_weights_file(tmp_path, keep):
+    folder = write_checkpoint(tmp_path)
+    data = (folder / "model.safetensors").read_bytes()
+    (folder / "model.safetensors").write_bytes(data[:keep])
+    with pytest.raises(ValueError, match="damaged"):
+        load_hf_bert(folder)

@@ -72,6 +72,10 @@ REQUIRED_FIELDS = (
     "num_attention_heads",
     "intermediate_size",
 )
+# Sizes that may be left out (then Hugging Face's defaults); when present
+# they must be positive integers too.
+OPTIONAL_SIZES = ("max_position_embeddings", "type_vocab_size")
+OPTIONAL_TENSORS = ("pooler.dense.weight", "pooler.dense.bias")
 
 
 def load_hf_bert(path, dtype=None):
@@ -103,11 +107,19 @@ def load_hf_bert(path, dtype=None):
         `(backbone, tokenizer)`: a `BertBackbone` and an
         `HFWordPieceTokenizer`.
 
+    The folder is untrusted input: every file read (the shards an index
+    names included) must resolve inside it, every config field must have
+    the type and range BERT needs, and every tensor's shape in the
+    safetensors headers is checked against the config before the backbone
+    is built.
+
     Raises:
         FileNotFoundError: a required file is missing.
-        ValueError: `config.json` names another architecture or lacks a
-            field; a tensor is missing or has the wrong shape; `vocab.txt`
-            does not match the embedding table.
+        ValueError: `config.json` is not a JSON object, names another
+            architecture, lacks a field or has a field of the wrong type or
+            range; the index is malformed or names a file outside the
+            folder; a weights file is damaged; a tensor is missing or has
+            the wrong shape; `vocab.txt` does not match the embedding table.
 
     Example:
 
@@ -132,8 +144,13 @@ def load_hf_bert(path, dtype=None):
     """
     path = os.fspath(path)
     config = _read_config(path)
+    tensors = _read_tensors(path)
+    # The safetensors headers are checked against config.json before any
+    # variable exists: a config that lies about its sizes must not make us
+    # allocate a table the file does not hold.
+    tensors.check_shapes(_checkpoint_shapes(config), config)
     backbone = BertBackbone(**_backbone_arguments(config), dtype=dtype)
-    _load_weights(backbone, _read_tensors(path), config)
+    _load_weights(backbone, tensors)
     vocabulary = _read_vocabulary(path)
     rows = backbone.vocabulary_size
     if len(vocabulary) != rows:
@@ -242,8 +259,44 @@ def save_hf_bert(backbone, tokenizer, path):
 
 
 def _read_json(path):
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
+    """A JSON object from `path`, or a ValueError naming the file."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            value = json.load(f)
+    except (ValueError, RecursionError) as error:  # bad JSON or UTF-8
+        raise ValueError(
+            f"{os.path.basename(path)} is not valid JSON ({error}); the "
+            "checkpoint folder is damaged."
+        ) from None
+    if not isinstance(value, dict):
+        raise ValueError(
+            f"{os.path.basename(path)} must hold a JSON object; received "
+            f"{type(value).__name__}."
+        )
+    return value
+
+
+def _member(folder, name, field=None):
+    """The path of `name` inside `folder`, refusing any file outside it.
+
+    Checkpoint folders come from anywhere: a shard name such as
+    `../x.safetensors` or `/etc/passwd`, or a symlink out of the folder,
+    must not be followed. `field` names where `name` came from.
+    """
+    root = os.path.realpath(folder)
+    if not isinstance(name, str) or not name:
+        raise ValueError(
+            f"{field or 'A file name'} must be a non-empty file name inside "
+            f"the checkpoint folder; received {name!r}."
+        )
+    resolved = os.path.realpath(os.path.join(root, name))
+    if os.path.commonpath([root, resolved]) != root or resolved == root:
+        raise ValueError(
+            f"{field or name!r} points outside the checkpoint folder "
+            f"{folder!r}: received {name!r}, which resolves to {resolved!r}. "
+            "Every file of a checkpoint must be inside its folder."
+        )
+    return resolved
 
 
 def _write_json(path, value):
@@ -253,7 +306,7 @@ def _write_json(path, value):
 
 
 def _read_config(path):
-    file = os.path.join(path, CONFIG_FILE)
+    file = _member(path, CONFIG_FILE)
     if not os.path.isfile(file):
         raise FileNotFoundError(
             f"No {CONFIG_FILE} in {path!r}; expected a Hugging Face BERT folder "
@@ -297,7 +350,40 @@ def _read_config(path):
             f"{CONFIG_FILE}: `position_embedding_type` is {position_type!r}; "
             "BertBackbone has learned absolute positions only."
         )
+    for field in REQUIRED_FIELDS + OPTIONAL_SIZES:
+        if field in config:
+            _check_config_int(config, field)
+    if config["hidden_size"] % config["num_attention_heads"]:
+        raise ValueError(
+            f"{CONFIG_FILE}: `hidden_size` ({config['hidden_size']}) must be a "
+            "multiple of `num_attention_heads` "
+            f"({config['num_attention_heads']})."
+        )
+    epsilon = config.get("layer_norm_eps", 1e-12)
+    if not _is_number(epsilon) or not 0 < epsilon < 1:
+        raise ValueError(
+            f"{CONFIG_FILE}: `layer_norm_eps` must be a number in (0, 1); "
+            f"received {epsilon!r}."
+        )
+    dropout = config.get("hidden_dropout_prob", 0.1)
+    if not _is_number(dropout) or not 0 <= dropout < 1:
+        raise ValueError(
+            f"{CONFIG_FILE}: `hidden_dropout_prob` must be a number in [0, 1); "
+            f"received {dropout!r}."
+        )
     return config
+
+
+def _is_number(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _check_config_int(config, field):
+    value = config[field]
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(
+            f"{CONFIG_FILE}: `{field}` must be a positive integer; received {value!r}."
+        )
 
 
 def _backbone_arguments(config):
@@ -370,6 +456,41 @@ def _weight_map(backbone):
     return entries
 
 
+def _checkpoint_shapes(config):
+    """`{name: shape}` of the tensors a BERT checkpoint with `config` holds,
+    in Hugging Face's layout (`Linear` weights `(out, in)`); the pooler's
+    (`OPTIONAL_TENSORS`) may be absent."""
+    d, f = config["hidden_size"], config["intermediate_size"]
+    shapes = {
+        "embeddings.word_embeddings.weight": (config["vocab_size"], d),
+        "embeddings.position_embeddings.weight": (
+            config.get("max_position_embeddings", 512),
+            d,
+        ),
+        "embeddings.token_type_embeddings.weight": (
+            config.get("type_vocab_size", 2),
+            d,
+        ),
+    }
+    norms = ["embeddings.LayerNorm"]
+    for i in range(config["num_hidden_layers"]):
+        prefix = f"encoder.layer.{i}."
+        linear = [prefix + f"attention.self.{n}" for n in ("query", "key", "value")]
+        linear = [(name, d, d) for name in linear] + [
+            (prefix + "attention.output.dense", d, d),
+            (prefix + "intermediate.dense", f, d),
+            (prefix + "output.dense", d, f),
+        ]
+        for name, out, into in linear:
+            shapes[name + ".weight"] = (out, into)
+            shapes[name + ".bias"] = (out,)
+        norms += [prefix + "attention.output.LayerNorm", prefix + "output.LayerNorm"]
+    for name in norms:
+        shapes[name + ".weight"] = shapes[name + ".bias"] = (d,)
+    shapes["pooler.dense.weight"], shapes["pooler.dense.bias"] = (d, d), (d,)
+    return shapes
+
+
 def _dense(layer, name):
     return [
         (layer.kernel, [name + ".weight"], "linear"),
@@ -382,13 +503,6 @@ def _layer_norm(layer, name):
         (layer.gamma, [name + ".weight"], "same"),
         (layer.beta, [name + ".bias"], "same"),
     ]
-
-
-def _expected_shape(variable, count, layout):
-    shape = tuple(variable.shape)
-    if layout == "linear":  # our (in, count * out) -> each (out, in)
-        return (shape[1] // count, shape[0])
-    return (shape[0] // count,) + shape[1:]
 
 
 def _canonical_name(name):
@@ -407,11 +521,40 @@ class _TensorFiles:
     def __init__(self, files):
         from safetensors import safe_open
 
-        self._handles = [safe_open(file, framework="numpy") for file in files]
+        self._handles = []
+        for file in files:
+            try:
+                self._handles.append(safe_open(file, framework="numpy"))
+            except Exception as error:  # SafetensorError, OSError, ...
+                raise ValueError(
+                    f"{os.path.basename(file)} is not a readable safetensors "
+                    f"file ({type(error).__name__}: {error}); the checkpoint "
+                    "is damaged or truncated."
+                ) from None
         self.names = {}
         for handle in self._handles:
             for name in handle.keys():
                 self.names[_canonical_name(name)] = (handle, name)
+
+    def check_shapes(self, expected_shapes, config):
+        """A ValueError for the first tensor missing or shaped unlike
+        `expected_shapes` (read from the headers, nothing loaded)."""
+        sizes = ", ".join(f"{field}={config[field]}" for field in REQUIRED_FIELDS)
+        for name, expected in expected_shapes.items():
+            if name in OPTIONAL_TENSORS and name not in self.names:
+                continue
+            if name not in self.names:
+                raise ValueError(
+                    f"The checkpoint has no tensor `{name}` (expected shape "
+                    f"{expected} from config.json: {sizes}); it holds "
+                    f"{len(self.names)} tensors, e.g. {sorted(self.names)[:3]}."
+                )
+            received = self.shape(name)
+            if received != expected:
+                raise ValueError(
+                    f"The checkpoint's tensor `{name}` has shape {received}; "
+                    f"expected {expected} from config.json ({sizes})."
+                )
 
     def shape(self, name):
         handle, raw = self.names[name]
@@ -419,17 +562,22 @@ class _TensorFiles:
 
     def get(self, name):
         handle, raw = self.names[name]
-        return np.asarray(handle.get_tensor(raw), dtype="float32")
+        try:
+            return np.asarray(handle.get_tensor(raw), dtype="float32")
+        except Exception as error:  # a header that overstates the data
+            raise ValueError(
+                f"The checkpoint's tensor `{name}` cannot be read "
+                f"({type(error).__name__}: {error}); the weights file is damaged."
+            ) from None
 
 
 def _read_tensors(path):
-    single = os.path.join(path, WEIGHTS_FILE)
-    index = os.path.join(path, WEIGHTS_INDEX_FILE)
+    single = _member(path, WEIGHTS_FILE)
+    index = _member(path, WEIGHTS_INDEX_FILE)
     if os.path.isfile(single):
         return _TensorFiles([single])
     if os.path.isfile(index):
-        shards = sorted(set(_read_json(index)["weight_map"].values()))
-        return _TensorFiles([os.path.join(path, shard) for shard in shards])
+        return _TensorFiles(_shard_files(path, index))
     present = sorted(os.listdir(path))
     if any(name.endswith((".bin", ".pt", ".pth", ".h5")) for name in present):
         raise FileNotFoundError(
@@ -444,10 +592,31 @@ def _read_tensors(path):
     )
 
 
-def _load_weights(backbone, tensors, config):
-    sizes = ", ".join(f"{field}={config[field]}" for field in REQUIRED_FIELDS)
+def _shard_files(path, index):
+    """The shard files `model.safetensors.index.json` names, each checked to
+    lie inside the folder."""
+    weight_map = _read_json(index).get("weight_map")
+    if not isinstance(weight_map, dict) or not weight_map:
+        raise ValueError(
+            f"{WEIGHTS_INDEX_FILE} must have a non-empty `weight_map` object of "
+            f"tensor name -> shard file; received {weight_map!r:.80}."
+        )
+    files = []
+    for name, shard in sorted(weight_map.items(), key=lambda item: str(item[1])):
+        file = _member(path, shard, f"{WEIGHTS_INDEX_FILE} entry {name!r}")
+        if not os.path.isfile(file):
+            raise FileNotFoundError(
+                f"{WEIGHTS_INDEX_FILE} entry {name!r} names the shard "
+                f"{shard!r}, which is not in {path!r}."
+            )
+        if file not in files:
+            files.append(file)
+    return files
+
+
+def _load_weights(backbone, tensors):
+    """Assigns the (already shape-checked) tensors to the backbone."""
     for variable, names, layout in _weight_map(backbone):
-        expected = _expected_shape(variable, len(names), layout)
         if names[0].startswith("pooler.") and names[0] not in tensors.names:
             warnings.warn(
                 "The checkpoint has no pooler (`pooler.dense.*`); the "
@@ -458,19 +627,6 @@ def _load_weights(backbone, tensors, config):
             continue
         parts = []
         for name in names:
-            if name not in tensors.names:
-                raise ValueError(
-                    f"The checkpoint has no tensor `{name}` (expected shape "
-                    f"{expected} from config.json: {sizes}); it holds "
-                    f"{len(tensors.names)} tensors, e.g. "
-                    f"{sorted(tensors.names)[:3]}."
-                )
-            received = tensors.shape(name)
-            if received != expected:
-                raise ValueError(
-                    f"The checkpoint's tensor `{name}` has shape {received}; "
-                    f"expected {expected} from config.json ({sizes})."
-                )
             value = tensors.get(name)
             parts.append(value.T if layout == "linear" else value)
         variable.assign(np.concatenate(parts, axis=1 if layout == "linear" else 0))
@@ -480,7 +636,7 @@ def _load_weights(backbone, tensors, config):
 
 
 def _read_vocabulary(path):
-    file = os.path.join(path, VOCABULARY_FILE)
+    file = _member(path, VOCABULARY_FILE)
     if not os.path.isfile(file):
         raise FileNotFoundError(f"No {VOCABULARY_FILE} in {path!r}.")
     with open(file, encoding="utf-8") as f:
@@ -499,7 +655,7 @@ def _check_special_tokens(vocabulary):
 
 def _tokenizer_options(path):
     """Lowercasing, accents and CJK splitting from the tokenizer files."""
-    config_file = os.path.join(path, TOKENIZER_CONFIG_FILE)
+    config_file = _member(path, TOKENIZER_CONFIG_FILE)
     if os.path.isfile(config_file):
         config = _read_json(config_file)
         return dict(
@@ -507,7 +663,7 @@ def _tokenizer_options(path):
             strip_accents=config.get("strip_accents"),
             split_on_cjk=config.get("tokenize_chinese_chars", True),
         )
-    tokenizer_file = os.path.join(path, TOKENIZER_FILE)
+    tokenizer_file = _member(path, TOKENIZER_FILE)
     if os.path.isfile(tokenizer_file):
         normalizer = _read_json(tokenizer_file).get("normalizer") or {}
         if normalizer.get("type") == "BertNormalizer":
