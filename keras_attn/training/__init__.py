@@ -4,6 +4,7 @@ TensorFlow is imported inside the functions that need it, so importing this
 package costs no more than Keras.
 """
 
+from keras_attn.training.backup_and_restore import BackupAndRestore
 from keras_attn.training.fitting import fit
 from keras_attn.training.flags import add_flags
 from keras_attn.training.flags import from_flags
@@ -20,6 +21,7 @@ from keras_attn.training.strategies import num_replicas
 from keras_attn.training.strategies import num_workers
 
 __all__ = [
+    "BackupAndRestore",
     "PRECISIONS",
     "SHARD_POLICIES",
     "STRATEGIES",

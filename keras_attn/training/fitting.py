@@ -6,6 +6,7 @@ import sys
 
 import keras
 
+from keras_attn.training.backup_and_restore import BackupAndRestore
 from keras_attn.training.loop import fit_distributed
 from keras_attn.training.strategies import is_chief
 from keras_attn.training.strategies import num_replicas
@@ -25,9 +26,11 @@ def fit(
     """Train under `strategy` and survive restarts: the entry points' `fit`.
 
     With one replica (and with JAX) this is `model.fit` under
-    `strategy.scope()` with `keras.callbacks.BackupAndRestore(backup_dir,
+    `strategy.scope()` with `keras_attn.training.BackupAndRestore(backup_dir,
     save_freq)`: a run restarted after a crash restores the weights and
-    optimizer of the last backup and goes on from the epoch it was in.
+    optimizer of the last good backup (written atomically, so a crash
+    while writing one cannot damage it) and goes on from the epoch it was
+    in.
     Keras 3.15 restarts that epoch from its first batch, so with an integer
     `save_freq` the batches before the backup are trained on twice; with
     `"epoch"` (the default) the run resumes exactly at the last finished
@@ -91,7 +94,7 @@ def fit(
         return history
 
     if backup_dir:
-        callbacks.append(keras.callbacks.BackupAndRestore(backup_dir, save_freq))
+        callbacks.append(BackupAndRestore(backup_dir, save_freq))
     x, y, sample_weight = _unpack(dataset)
     scope = strategy.scope() if strategy is not None else contextlib.nullcontext()
     with scope:

@@ -17,7 +17,9 @@ restarted job resumes at the step it had reached.
 
 import json
 import os
+import re
 import tempfile
+import warnings
 
 import keras
 
@@ -27,6 +29,8 @@ from keras_attn.training.strategies import is_chief
 from keras_attn.training.strategies import num_workers
 
 _MANAGER_DIR = "checkpoints"
+_INDEX = re.compile(r"^ckpt-(\d+)\.index$")
+_TEMP = re.compile(r"^ckpt-\d+_temp")
 
 
 def fit_distributed(
@@ -352,19 +356,69 @@ class _TrainingState:
         return tempfile.mkdtemp(prefix="keras_attn_worker_checkpoint_")
 
     def restore(self):
-        """Restores the chief's latest checkpoint; returns its step."""
+        """Restores the newest readable checkpoint; returns its step.
+
+        The checkpoints are found by their files (`ckpt-N.index`), not by
+        the `checkpoint` state file alone: a damaged state file is reported
+        and ignored. A checkpoint that fails to restore is reported and the
+        next older one is tried; `ckpt-N_temp` folders that a killed save
+        left are removed (by the chief).
+        """
         import tensorflow as tf
 
         if self.checkpoint_dir is None:
             return 0
-        latest = tf.train.latest_checkpoint(
-            os.path.join(self.checkpoint_dir, _MANAGER_DIR)
-        )
-        if latest is None:
+        directory = os.path.join(self.checkpoint_dir, _MANAGER_DIR)
+        if not tf.io.gfile.isdir(directory):
             return 0
-        self.checkpoint.restore(latest).assert_existing_objects_matched()
-        self.history = json.loads(self.history_json.numpy().decode("utf-8"))
-        return int(self.step.numpy())
+        names = tf.io.gfile.listdir(directory)
+        if is_chief(self.strategy):
+            for name in names:
+                if _TEMP.match(name.rstrip("/")):
+                    tf.io.gfile.rmtree(os.path.join(directory, name))
+        found = sorted(
+            (int(match[1]), os.path.join(directory, f"ckpt-{match[1]}"))
+            for match in map(_INDEX.match, names)
+            if match
+        )
+        if not found:
+            return 0
+        state = tf.train.get_checkpoint_state(directory)  # None: unreadable
+        if state is None or not state.model_checkpoint_path:
+            warnings.warn(
+                f"The checkpoint state file in {directory!r} is missing or "
+                "damaged; restoring from the checkpoint files and rewriting it.",
+                stacklevel=3,
+            )
+            if is_chief(self.strategy):
+                tf.compat.v1.train.update_checkpoint_state(
+                    directory,
+                    found[-1][1],
+                    all_model_checkpoint_paths=[prefix for _, prefix in found],
+                )
+        problems = []
+        for _, prefix in reversed(found):
+            try:
+                self.checkpoint.restore(prefix).assert_existing_objects_matched()
+                history = json.loads(self.history_json.numpy().decode("utf-8"))
+            except Exception as error:  # noqa: BLE001 - OpError, ValueError, ...
+                problems.append(
+                    f"{os.path.basename(prefix)}: {type(error).__name__}: "
+                    f"{str(error).splitlines()[0][:200] if str(error) else ''}"
+                )
+                continue
+            if problems:
+                warnings.warn(
+                    f"Skipped damaged checkpoint(s) ({'; '.join(problems)}); "
+                    f"resumed from {os.path.basename(prefix)}.",
+                    stacklevel=3,
+                )
+            self.history = history if isinstance(history, dict) else {}
+            return int(self.step.numpy())
+        raise ValueError(
+            f"No checkpoint in {directory!r} can be restored: "
+            f"{'; '.join(problems)}. Delete the folder to train from the start."
+        )
 
     def save(self, global_step):
         """Every worker saves (reading distributed variables is collective)."""

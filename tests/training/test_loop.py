@@ -186,3 +186,78 @@ def test_bad_arguments_say_what_was_received():
     x = tf.data.Dataset.from_tensor_slices((np.zeros((4, 4)), np.zeros(4))).batch(2)
     with pytest.raises(ValueError, match="created outside it: \\['loss/total'"):
         training.fit_distributed(outside, x, strategy=one_device)
+
+
+# --- Damaged checkpoints: fall back, say so, clean up -----------------------
+
+
+def stopped_run(checkpoints, stop_after):
+    """A run stopped after `stop_after` steps, checkpointed every 2 steps."""
+    model = worker.build_model(tiny=True)
+    training.fit_distributed(
+        model,
+        worker.dataset(32, tiny=True),
+        epochs=3,
+        steps_per_epoch=5,
+        checkpoint_dir=checkpoints,
+        save_freq=2,
+        callbacks=[StopAfter(stop_after)],
+        verbose=0,
+    )
+
+
+def resumed_first_step(checkpoints):
+    model = worker.build_model(tiny=True)
+    steps = worker.StepLog(checkpoints)
+    training.fit_distributed(
+        model,
+        worker.dataset(32, tiny=True),
+        epochs=3,
+        steps_per_epoch=5,
+        checkpoint_dir=checkpoints,
+        callbacks=[steps],
+        verbose=0,
+    )
+    epoch, batch = steps.steps[0]
+    return epoch * 5 + batch
+
+
+@pytest.mark.parametrize("damage", ["truncate_data", "empty_index"])
+def test_damaged_latest_checkpoint_falls_back_to_the_older_one(tmp_path, damage):
+    checkpoints = str(tmp_path / "run")
+    stopped_run(checkpoints, 6)  # Kept: ckpt-4 and ckpt-6.
+    folder = tmp_path / "run" / "checkpoints"
+    if damage == "truncate_data":
+        data = next(folder.glob("ckpt-6.data-*"))
+        data.write_bytes(data.read_bytes()[:10])
+    else:
+        (folder / "ckpt-6.index").write_bytes(b"")
+    with pytest.warns(UserWarning, match=r"Skipped damaged checkpoint\(s\) \(ckpt-6"):
+        assert resumed_first_step(checkpoints) == 4
+
+
+def test_garbage_state_file_does_not_restart_from_step_zero(tmp_path):
+    checkpoints = str(tmp_path / "run")
+    stopped_run(checkpoints, 6)
+    (tmp_path / "run" / "checkpoints" / "checkpoint").write_text("garbage {{{")
+    with pytest.warns(UserWarning, match="state file .* is missing or damaged"):
+        assert resumed_first_step(checkpoints) == 6
+
+
+def test_leftover_temp_folders_are_removed(tmp_path):
+    checkpoints = str(tmp_path / "run")
+    stopped_run(checkpoints, 4)
+    temp = tmp_path / "run" / "checkpoints" / "ckpt-5_temp"
+    temp.mkdir()
+    (temp / "part-00000-of-00001.data-00000-of-00001").write_bytes(b"half")
+    assert resumed_first_step(checkpoints) == 4
+    assert not temp.exists()
+
+
+def test_no_restorable_checkpoint_is_an_error(tmp_path):
+    checkpoints = str(tmp_path / "run")
+    stopped_run(checkpoints, 4)
+    for index in (tmp_path / "run" / "checkpoints").glob("ckpt-*.index"):
+        index.write_bytes(b"")
+    with pytest.raises(ValueError, match="No checkpoint in .* can be restored"):
+        resumed_first_step(checkpoints)

@@ -8,7 +8,9 @@ reference: plain one-replica training, or Keras's own `fit`.
 """
 
 import os
+import time
 
+import numpy as np
 import pytest
 
 from tests.training import launch
@@ -189,3 +191,110 @@ def test_killed_worker_job_restarts_and_completes(tmp_path):
         for key, values in single["history"].items():
             assert result["history"][key] == pytest.approx(values, rel=1e-5)
     assert launch.max_difference(results[0][1], results[1][1]) == 0.0
+
+
+def kill_and_restart(tmp_path, config, kill_plan, timeout=TIMEOUT):
+    """Runs `config` to the end through a kill per entry of `kill_plan`.
+
+    An entry is `("write", k)`: the process kills itself at its `k`-th
+    backup fsync, in the middle of a write; or `("step", n, seconds)`: the
+    test SIGKILLs it `seconds` after its `n`-th step (wherever it then is,
+    often inside a checkpoint write). Returns the kills that happened and
+    the final result and weights.
+    """
+    kills = 0
+    for i, plan in enumerate(kill_plan):
+        progress = tmp_path / "progress"
+        progress.unlink(missing_ok=True)
+        run = dict(config, name=f"run{i}", progress=True)
+        if plan[0] == "write":
+            run["die_in_write"] = plan[1]
+        process = launch.start([run], str(tmp_path), f"run{i}")
+        if plan[0] == "step":
+            deadline = time.monotonic() + timeout
+            while process.poll() is None and time.monotonic() < deadline:
+                if (
+                    progress.exists()
+                    and len(progress.read_text().splitlines()) >= plan[1]
+                ):
+                    time.sleep(plan[2])
+                    break
+                time.sleep(0.005)
+            launch.kill(process)
+        else:
+            launch.wait(process, timeout)
+        if process.returncode == 0:  # It finished before the kill came.
+            return kills, *launch.load(str(tmp_path), f"run{i}")
+        assert process.returncode == -9, launch.log_tail(process)
+        kills += 1
+    final = launch.start([dict(config, name="final")], str(tmp_path), "final")
+    launch.wait_ok(final, timeout)
+    return kills, *launch.load(str(tmp_path), "final")
+
+
+def test_killed_during_backup_writes_resumes_to_the_same_weights(tmp_path):
+    """`training.fit` killed inside backup writes (after the weights file,
+    after the metadata, before and after the rename): every restart resumes,
+    and the final weights are those of an unbroken run."""
+    config = dict(
+        out=str(tmp_path),
+        entry="training_fit",
+        epochs=3,
+        batch_size=GLOBAL_BATCH,
+        checkpoint_dir=str(tmp_path / "backup"),
+        tiny=True,
+        shuffle=False,
+    )
+    # Fsync calls per backup: weights, metadata, folder, parent (4 a save).
+    plan = [("write", 1), ("write", 7), ("write", 4)]
+    kills, result, weights = kill_and_restart(tmp_path, config, plan)
+    single, single_weights = reference(
+        tmp_path, "training_fit", epochs=3, tiny=True, shuffle=False, name="reference"
+    )
+    assert kills == 3
+    assert result["iterations"] == single["iterations"]
+    assert launch.max_difference(weights, single_weights) < 1e-6
+
+
+def random_kill_plan(seed, kills, steps):
+    rng = np.random.default_rng(seed)
+    return [
+        ("step", int(rng.integers(1, steps)), float(rng.uniform(0, 0.05)))
+        for _ in range(kills)
+    ]
+
+
+def check_random_kills(tmp_path, kills, seed):
+    config = dict(
+        out=str(tmp_path),
+        strategy="default",
+        epochs=3,
+        steps_per_epoch=5,
+        batch_size=GLOBAL_BATCH,
+        checkpoint_dir=str(tmp_path / "checkpoints"),
+        save_freq=1,  # A checkpoint every step: kills often land in writes.
+        tiny=True,
+    )
+    done, result, weights = kill_and_restart(
+        tmp_path, config, random_kill_plan(seed, kills, steps=5)
+    )
+    single, single_weights = reference(
+        tmp_path, epochs=3, steps_per_epoch=5, tiny=True, name="reference"
+    )
+    assert done >= 1
+    assert result["iterations"] == single["iterations"] == 15
+    difference = launch.max_difference(weights, single_weights)
+    print(f"{done} kills, final weights differ by {difference}")
+    assert difference < 1e-6
+    return done
+
+
+def test_random_kills_resume_to_the_same_weights(tmp_path):
+    """`fit_distributed` with a checkpoint every step, SIGKILLed at random
+    moments (seeded) 3 times: the final weights equal an unbroken run's."""
+    check_random_kills(tmp_path, kills=3, seed=0)
+
+
+@pytest.mark.slow  # test_random_kills_resume_to_the_same_weights, 3 kills.
+def test_many_random_kills_resume_to_the_same_weights(tmp_path):
+    check_random_kills(tmp_path, kills=20, seed=1)

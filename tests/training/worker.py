@@ -15,11 +15,17 @@ entry ("fit_distributed", "training_fit", "keras_fit"), logical_cpus, epochs,
 steps_per_epoch, batch_size (global), checkpoint_dir, save_freq,
 touch_after (touch `out/touched` after this many steps of this process,
 then sleep until killed), stop_after, precision, tiny (the tiny
-model, with a boolean input), expect_error (record the error instead).
+model, with a boolean input), expect_error (record the error instead),
+progress (append a line to `out/progress` after every step, for a test
+that kills at random steps), die_in_write (SIGKILL this process at that
+`fsync` call, counted from 1, of `training.BackupAndRestore`'s writes: in
+the middle of writing a backup), shuffle (False: the same batches every
+epoch, for `fit`, whose resumed epoch would otherwise see epoch 0's order).
 """
 
 import json
 import os
+import signal
 import sys
 import time
 
@@ -79,9 +85,10 @@ class StepLog(keras.callbacks.Callback):
     `stop_after` steps (as a time budget does), or wait to be killed after
     `touch_after` steps."""
 
-    def __init__(self, out, touch_after=None, stop_after=None):
+    def __init__(self, out, touch_after=None, stop_after=None, progress=False):
         super().__init__()
         self.out, self.touch_after, self.stop_after = out, touch_after, stop_after
+        self.progress = progress
         self.epoch, self.steps = 0, []
 
     def on_epoch_begin(self, epoch, logs=None):
@@ -89,6 +96,9 @@ class StepLog(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch, logs=None):
         self.steps.append((self.epoch, batch))
+        if self.progress:
+            with open(os.path.join(self.out, "progress"), "a") as f:
+                f.write(f"{self.epoch} {batch}\n")
         if len(self.steps) == self.stop_after:
             self.model.stop_training = True
         if len(self.steps) == self.touch_after:
@@ -104,8 +114,15 @@ def train(config, strategy=None):
     tiny = config.get("tiny", False)
     with strategy.scope():
         model = build_model(tiny=tiny)
-    log = StepLog(config["out"], config.get("touch_after"), config.get("stop_after"))
-    data = dataset(config["batch_size"], tiny=tiny)
+    log = StepLog(
+        config["out"],
+        config.get("touch_after"),
+        config.get("stop_after"),
+        config.get("progress", False),
+    )
+    if config.get("die_in_write"):
+        _die_in_write(config["die_in_write"])
+    data = dataset(config["batch_size"], shuffle=config.get("shuffle", True), tiny=tiny)
     entry = config.get("entry", "fit_distributed")
     try:
         history = _run(entry, model, data, strategy, config, log)
@@ -151,6 +168,22 @@ def _run(entry, model, data, strategy, config, log):
         data, epochs=config["epochs"], callbacks=[log], shuffle=False, verbose=0
     )
     return history.history  # Keras's own fit.
+
+
+def _die_in_write(call):
+    """SIGKILL at the `call`-th fsync of a backup write (after the weights
+    file, the metadata, the folder, or the rename)."""
+    from keras_attn.training import backup_and_restore
+
+    fsync, calls = backup_and_restore._fsync, [0]
+
+    def dying_fsync(path):
+        calls[0] += 1
+        if calls[0] == call:
+            os.kill(os.getpid(), signal.SIGKILL)
+        fsync(path)
+
+    backup_and_restore._fsync = dying_fsync
 
 
 _STRATEGIES = {}
