@@ -184,6 +184,7 @@ class MultiHeadAttention(keras.layers.Layer):
     ):
         # B: batch, T: query length, S: key length, N: heads, H: head size.
         key = value if key is None else key
+        check_sequences(query=query, value=value, key=key)
         query_heads = self._project(
             self.query_dense, query, self.key_dim
         )  # (B, N, T, H)
@@ -245,6 +246,7 @@ class MultiHeadAttention(keras.layers.Layer):
         causal_offset = None
         if cache is not None and cache_update_index is not None:
             key_cache, value_cache = self._check_cache(cache)
+            _check_update_index(cache_update_index, key.shape[2], key_cache.shape[2])
             start = [0, 0, cache_update_index, 0]
             key = ops.slice_update(key_cache, start, key)  # (B, N, S, H)
             value = ops.slice_update(value_cache, start, value)  # (B, N, S, H)
@@ -331,3 +333,54 @@ class MultiHeadAttention(keras.layers.Layer):
             }
         )
         return config
+
+
+def check_sequences(**tensors):
+    """Checks of the attention inputs that cost nothing in a graph: each a
+    float `(B, T, D)` tensor, with equal batch sizes and, for `key` and
+    `value`, equal lengths where the shapes are known. Raises a TypeError
+    (int inputs would be projected and scaled in integers) or a ValueError
+    naming the input, instead of an error from inside the backend."""
+    tensors = {name: x for name, x in tensors.items() if x is not None}
+    for name, x in tensors.items():
+        if len(x.shape) != 3:
+            raise ValueError(
+                f"`{name}` must be a (batch, length, features) tensor; received "
+                f"shape {tuple(x.shape)}."
+            )
+        if not keras.backend.is_float_dtype(keras.backend.standardize_dtype(x.dtype)):
+            raise TypeError(
+                f"`{name}` must be a float tensor; received dtype {x.dtype}. "
+                "Embed token ids first (e.g. keras.layers.Embedding)."
+            )
+    batches = {name: x.shape[0] for name, x in tensors.items() if x.shape[0]}
+    if len(set(batches.values())) > 1:
+        raise ValueError(f"The inputs' batch sizes differ: {batches}.")
+    key, value = tensors.get("key"), tensors.get("value")
+    if (
+        key is not None
+        and value is not None
+        and None
+        not in (
+            key.shape[1],
+            value.shape[1],
+        )
+    ):
+        if key.shape[1] != value.shape[1]:
+            raise ValueError(
+                "`key` and `value` must have the same length (one value per "
+                f"key); received key {tuple(key.shape)} and value "
+                f"{tuple(value.shape)}."
+            )
+
+
+def _check_update_index(index, new, length):
+    """A Python `cache_update_index` must leave room for the `new` steps in a
+    cache of `length`; a tensor index is the caller's (a decoding loop's)."""
+    if isinstance(index, bool) or not isinstance(index, int):
+        return
+    if new is not None and length is not None and not 0 <= index <= length - new:
+        raise ValueError(
+            f"`cache_update_index`={index} with {new} new step(s) does not fit "
+            f"a cache of length {length}; expected 0 <= index <= {length - new}."
+        )

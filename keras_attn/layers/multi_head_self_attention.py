@@ -2,6 +2,7 @@ from keras import ops
 
 from keras_attn.layers.attention_utils import keras_mask_of
 from keras_attn.layers.multi_head_attention import MultiHeadAttention
+from keras_attn.layers.multi_head_attention import check_sequences
 from keras_attn.saving import register
 
 
@@ -82,6 +83,7 @@ class MultiHeadSelfAttention(MultiHeadAttention):
         training=None,
     ):
         # B: batch, T: length, D: width, N: heads, H: head size.
+        check_sequences(inputs=inputs)
         mask = keras_mask_of(inputs) if mask is None else mask
         batch, length = ops.shape(inputs)[0], ops.shape(inputs)[1]
         heads, size = self.num_heads, self.key_dim

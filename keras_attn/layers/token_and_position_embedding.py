@@ -113,6 +113,15 @@ class TokenAndPositionEmbedding(keras.layers.Layer):
                 f"{self.name} was built with num_segments={self.num_segments} "
                 "and needs `segment_ids` of shape (B, T); received None."
             )
+        for name, ids in (("token_ids", token_ids), ("segment_ids", segment_ids)):
+            dtype = None if ids is None else keras.backend.standardize_dtype(ids.dtype)
+            if dtype is not None and "int" not in dtype:
+                raise TypeError(
+                    f"`{name}` must be integer ids; received dtype {dtype} "
+                    "(float ids would be truncated). Ids outside "
+                    "[0, vocabulary_size) are not checked inside a graph; "
+                    "the task models' `predict` and `generate` check them."
+                )
         x = self.token_embedding(token_ids)  # (B, T, D)
         if self.scale_embeddings:
             x = x * ops.cast(math.sqrt(self.hidden_dim), x.dtype)

@@ -37,6 +37,9 @@ class Backbone(BaseModel):
         if dtype is not None:
             self.dtype_policy = keras.dtype_policies.get(dtype)
 
+    def token_id_inputs(self):
+        return {"token_ids": self.vocabulary_size}
+
     @property
     def token_embedding(self):
         """The `(vocabulary_size, hidden_dim)` token table, a

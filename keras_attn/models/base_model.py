@@ -1,5 +1,7 @@
 import keras
+import numpy as np
 
+from keras_attn.checks import check_token_ids
 from keras_attn.saving import constructor_config
 from keras_attn.saving import from_constructor_config
 
@@ -19,12 +21,29 @@ class BaseModel(keras.Model):
     not callable`. This `predict` keeps references to the values (no copy)
     and puts them back when `predict` raises, on every backend. Plain Keras
     models keep the Keras behaviour (see docs/concepts.md).
+
+    `predict` also checks concrete token ids (NumPy arrays, lists, eager
+    tensors) of the inputs `token_id_inputs` names: integers inside the
+    vocabulary, else a TypeError/ValueError. Inside a compiled graph ids
+    are not checked, and the backends differ there (TensorFlow on CPU
+    reads a row from the end of the table for a negative id; JAX gives
+    NaN for an id past the end), so `predict` is where they are caught.
     """
 
-    def predict(self, *args, **kwargs):
+    def token_id_inputs(self):
+        """`{input name: vocabulary size}` of the inputs that are token
+        ids, which `predict` checks; none by default."""
+        return {}
+
+    def predict(self, x, *args, **kwargs):
+        if isinstance(x, dict):
+            for name, size in self.token_id_inputs().items():
+                ids = _concrete(x.get(name))
+                if ids is not None:
+                    check_token_ids(ids, size, name)
         values = [variable.value for variable in self.variables]
         try:
-            return super().predict(*args, **kwargs)
+            return super().predict(x, *args, **kwargs)
         except Exception:
             for variable, value in zip(self.variables, values):
                 variable.assign(value)
@@ -36,3 +55,16 @@ class BaseModel(keras.Model):
     @classmethod
     def from_config(cls, config):
         return from_constructor_config(cls, config)
+
+
+def _concrete(value):
+    """`value` as a NumPy array if it is concrete data, else None (a
+    dataset, a generator, a symbolic tensor)."""
+    if value is None or not (
+        isinstance(value, (np.ndarray, list, tuple)) or hasattr(value, "__array__")
+    ):
+        return None
+    try:
+        return np.asarray(keras.ops.convert_to_numpy(value))
+    except Exception:  # noqa: BLE001 - not concrete (e.g. a traced tensor)
+        return None

@@ -23,7 +23,7 @@ class DecodingLoop(keras.Model):
     >>> model = RNNSeq2Seq(vocabulary_size=20, embedding_dim=8, hidden_dim=16)
     >>> loop = model.make_generate_function(max_length=4)
     >>> import numpy as np
-    >>> ids, weights = loop.predict_on_batch(np.array([[5, 6, 7, 0]]))
+    >>> ids, weights = loop.predict_on_batch(np.array([[5, 6, 7, 0]], "int32"))
     >>> ids.shape, loop.trace_count
     ((1, 4), 1)
     >>> _ = model.generate(np.array([[8, 9, 0, 0]]), max_length=4)  # same loop

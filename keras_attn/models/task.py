@@ -12,6 +12,11 @@ class Task(BaseModel):
     setting by `_cached_generate_function` and are not saved with the model.
     """
 
+    def token_id_inputs(self):
+        """The backbone's token-id inputs (a task takes its backbone's)."""
+        backbone = getattr(self, "backbone", None)
+        return backbone.token_id_inputs() if backbone is not None else {}
+
     def make_generate_function(self, *args, **kwargs):
         """The compiled decoding loop (a `DecodingLoop`) for one setting."""
         raise NotImplementedError(f"{type(self).__name__} does not generate.")

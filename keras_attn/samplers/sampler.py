@@ -1,6 +1,7 @@
 import keras
 from keras import ops
 
+from keras_attn.checks import check_number
 from keras_attn.saving import register
 
 
@@ -62,11 +63,8 @@ class Sampler:
     """
 
     def __init__(self, temperature=1.0):
-        if not isinstance(temperature, (int, float)) or temperature < 0:
-            raise ValueError(
-                f"`temperature` must be a number >= 0; received {temperature!r}."
-            )
-        self.temperature = float(temperature)
+        # NaN or inf would make every logit NaN (a row of padding ids).
+        self.temperature = check_number(temperature, "temperature", low=0)
 
     def __call__(self, logits, seed=None):
         logits = ops.convert_to_tensor(logits)

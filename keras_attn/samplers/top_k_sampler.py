@@ -37,7 +37,7 @@ class TopKSampler(Sampler):
 
     def __init__(self, k=10, temperature=1.0):
         super().__init__(temperature=temperature)
-        if not isinstance(k, int) or k < 1:
+        if not isinstance(k, int) or isinstance(k, bool) or k < 1:
             raise ValueError(f"`k` must be an integer >= 1; received {k!r}.")
         self.k = k
 

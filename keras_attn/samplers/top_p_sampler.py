@@ -1,5 +1,6 @@
 from keras import ops
 
+from keras_attn.checks import check_number
 from keras_attn.samplers.sampler import Sampler
 from keras_attn.samplers.sampler import sample_from_probabilities
 from keras_attn.saving import register
@@ -40,9 +41,7 @@ class TopPSampler(Sampler):
 
     def __init__(self, p=0.9, temperature=1.0):
         super().__init__(temperature=temperature)
-        if not isinstance(p, (int, float)) or not 0.0 < p <= 1.0:
-            raise ValueError(f"`p` must be a number in (0, 1]; received {p!r}.")
-        self.p = float(p)
+        self.p = check_number(p, "p", low=0, high=1, low_open=True)
 
     def sample(self, logits, uniform):
         values, indices = ops.top_k(logits, logits.shape[-1])  # (B, V) sorted

@@ -1,5 +1,6 @@
 from keras import ops
 
+from keras_attn.checks import check_number
 from keras_attn.samplers.sampler import Sampler
 from keras_attn.samplers.sampler import sample_from_probabilities
 from keras_attn.saving import register
@@ -61,13 +62,8 @@ class TunableSampler(Sampler):
                 f"`top_k` must be an integer >= 0 (0: no top-k filter); "
                 f"received {top_k!r}."
             )
-        if not isinstance(top_p, (int, float)) or not 0.0 < top_p <= 1.0:
-            raise ValueError(
-                f"`top_p` must be a number in (0, 1] (1: no nucleus filter); "
-                f"received {top_p!r}."
-            )
         self.top_k = top_k
-        self.top_p = float(top_p)
+        self.top_p = check_number(top_p, "top_p", low=0, high=1, low_open=True)
 
     def next_token(self, logits, uniform, temperature=None, top_k=None, top_p=None):
         """`(B, V)` logits, `(B,)` uniforms in [0, 1) and optional settings

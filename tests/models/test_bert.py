@@ -386,7 +386,7 @@ def test_bad_inputs_raise_clear_errors():
         model({**x, "token_ids": x["token_ids"][..., None]})
     with pytest.raises(ValueError, match="must have the same shape"):
         model({**x, "segment_ids": x["segment_ids"][:, :5]})
-    with pytest.raises(ValueError, match=r"vocabulary_size=100\); received"):
+    with pytest.raises(ValueError, match=r"outside \[0, vocabulary_size=100\): \[100"):
         model({**x, "token_ids": x["token_ids"] + VOCAB})
     too_long = {k: np.zeros((1, SEQ + 1), "int32") for k in x}
     with pytest.raises(ValueError, match="longer than its `sequence_length=16`"):

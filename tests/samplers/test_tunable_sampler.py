@@ -125,8 +125,8 @@ def test_serialization_and_get():
         ({"temperature": -0.1}, "temperature"),
         ({"top_k": -1}, "`top_k` must be an integer >= 0"),
         ({"top_k": 2.5}, "`top_k` must be an integer >= 0"),
-        ({"top_p": 0.0}, r"`top_p` must be a number in \(0, 1\]"),
-        ({"top_p": 1.5}, r"`top_p` must be a number in \(0, 1\]"),
+        ({"top_p": 0.0}, r"`top_p` must be a finite number in \(0, 1\]"),
+        ({"top_p": 1.5}, r"`top_p` must be a finite number in \(0, 1\]"),
     ],
 )
 def test_bad_settings_raise(kwargs, message):

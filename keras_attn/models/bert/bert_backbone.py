@@ -2,6 +2,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_attn.checks import check_token_ids
 from keras_attn.layers.feed_forward import gelu_approximate
 from keras_attn.layers.token_and_position_embedding import TokenAndPositionEmbedding
 from keras_attn.layers.transformer_encoder import TransformerEncoder
@@ -57,14 +58,7 @@ def check_inputs(inputs, names, model_name, vocabulary_size=None):
         )
     token_ids = inputs.get("token_ids")
     if vocabulary_size is not None and isinstance(token_ids, np.ndarray):
-        if token_ids.size and (
-            token_ids.min() < 0 or token_ids.max() >= vocabulary_size
-        ):
-            raise ValueError(
-                f"{model_name}: `token_ids` must be in [0, vocabulary_size="
-                f"{vocabulary_size}); received values in [{token_ids.min()}, "
-                f"{token_ids.max()}]."
-            )
+        check_token_ids(token_ids, vocabulary_size, f"{model_name}: token_ids")
 
 
 @register
@@ -218,6 +212,12 @@ class BertBackbone(Backbone):
         self.num_segments = num_segments
         self.layer_norm_epsilon = layer_norm_epsilon
         self.activation = activation
+
+    def token_id_inputs(self):
+        ids = {"token_ids": self.vocabulary_size}
+        if self.num_segments:
+            ids["segment_ids"] = self.num_segments
+        return ids
 
     def _embed(self, inputs, training=None):
         x = self.embeddings(inputs["token_ids"], inputs["segment_ids"])  # (B, T, D)

@@ -3,6 +3,7 @@ import numpy as np
 from keras import ops
 
 from keras_attn import samplers
+from keras_attn.checks import check_token_ids
 from keras_attn.metrics import MaskedAccuracy
 from keras_attn.models.decoding_loop import DecodingLoop
 from keras_attn.models.task import Task
@@ -160,12 +161,23 @@ class GPTCausalLM(Task):
             `strip_padding` (which drops trailing 0s) recovers each row.
         """
         rows = self._prompt_rows(prompts, padding_mask)
-        if not isinstance(max_new_tokens, (int, np.integer)) or max_new_tokens < 1:
+        if (
+            isinstance(max_new_tokens, bool)
+            or not isinstance(max_new_tokens, (int, np.integer))
+            or max_new_tokens < 1
+        ):
             raise ValueError(
                 "`max_new_tokens` must be an integer >= 1; received "
                 f"{max_new_tokens!r}."
             )
         sampler = samplers.get(sampler)
+        vocabulary_size = self.backbone.vocabulary_size
+        top_k = getattr(sampler, "top_k", None) or getattr(sampler, "k", None)
+        if top_k is not None and top_k > vocabulary_size:
+            raise ValueError(
+                f"The sampler's top-k ({top_k}) is larger than the vocabulary "
+                f"({vocabulary_size} tokens); use a k <= {vocabulary_size}."
+            )
         longest = max(len(row) for row in rows)
         needed = longest + int(max_new_tokens)
         max_length = self.backbone.max_sequence_length
@@ -178,7 +190,6 @@ class GPTCausalLM(Task):
             )
         batch = len(rows)
         length = int(ops.convert_to_numpy(buffer_length(needed, max_length)))
-        vocabulary_size = self.backbone.vocabulary_size
         token_ids = np.zeros((batch, length), "int32")
         for i, row in enumerate(rows):
             token_ids[i, : len(row)] = row
@@ -221,7 +232,13 @@ class GPTCausalLM(Task):
         if isinstance(prompts, (list, tuple)) and all(
             isinstance(row, (list, tuple, np.ndarray)) for row in prompts
         ):
-            rows = [[int(t) for t in np.ravel(row)] for row in prompts]
+            vocabulary_size = self.backbone.vocabulary_size
+            rows = [
+                check_token_ids(np.ravel(row), vocabulary_size, f"prompts[{i}]")
+                .astype("int64")
+                .tolist()
+                for i, row in enumerate(prompts)
+            ]
         else:
             array = np.asarray(ops.convert_to_numpy(prompts))
             if array.ndim != 2 or not np.issubdtype(array.dtype, np.integer):
@@ -247,12 +264,7 @@ class GPTCausalLM(Task):
                     f"Prompt {i} is empty. Start every prompt with at least one "
                     "token, e.g. the end-of-text id `<|endoftext|>`."
                 )
-            bad = [t for t in row if not 0 <= t < vocabulary_size]
-            if bad:
-                raise ValueError(
-                    f"Prompt {i} has ids outside [0, vocabulary_size="
-                    f"{vocabulary_size}): {bad[:5]}."
-                )
+            check_token_ids(row, vocabulary_size, f"prompts[{i}]")
         return rows
 
     def make_generate_function(self, sampler="greedy", jit_compile=True):

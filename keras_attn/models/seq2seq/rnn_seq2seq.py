@@ -1,6 +1,8 @@
 import keras
 from keras import ops
 
+from keras_attn.checks import check_id_batch
+from keras_attn.checks import check_positive_int
 from keras_attn.layers.bahdanau_attention import BahdanauAttention
 from keras_attn.layers.luong_attention import LuongAttention
 from keras_attn.models.decoding_loop import DecodingLoop
@@ -193,6 +195,9 @@ class RNNSeq2Seq(Task):
         logits, weights = self._readout(x, encoder_outputs, source_mask, False)
         return logits, new_states, weights
 
+    def token_id_inputs(self):
+        return {"source": self.vocabulary_size, "target_in": self.vocabulary_size}
+
     def generate(self, source, max_length=20):
         """Greedy decoding of `(B, S)` source ids.
 
@@ -203,8 +208,12 @@ class RNNSeq2Seq(Task):
             NumPy `(B, max_length)` ids (0 after `end_id`) and
             `(B, max_length, S)` attention weights (zeros without attention).
         """
+        check_positive_int(max_length, "max_length")
+        source = check_id_batch(
+            ops.convert_to_numpy(source), self.vocabulary_size, "source"
+        )
         loop = self.make_generate_function(max_length)
-        ids, weights = loop.predict_on_batch(ops.convert_to_numpy(source))
+        ids, weights = loop.predict_on_batch(source)
         return ops.convert_to_numpy(ids), ops.convert_to_numpy(weights)
 
     def make_generate_function(self, max_length):

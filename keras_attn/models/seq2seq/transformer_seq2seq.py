@@ -1,6 +1,9 @@
 import keras
 from keras import ops
 
+from keras_attn.checks import check_id_batch
+from keras_attn.checks import check_number
+from keras_attn.checks import check_positive_int
 from keras_attn.layers.token_and_position_embedding import TokenAndPositionEmbedding
 from keras_attn.layers.transformer_decoder import TransformerDecoder
 from keras_attn.layers.transformer_encoder import TransformerEncoder
@@ -249,6 +252,12 @@ class TransformerSeq2Seq(Task):
         weights = ops.mean(ops.cast(cross[:, :, 0, :], "float32"), axis=1)  # (B, S)
         return self._logits(x[:, 0]), new_caches, weights
 
+    def token_id_inputs(self):
+        return {
+            "encoder_token_ids": self.encoder_vocabulary_size,
+            "decoder_token_ids": self.target_vocabulary_size,
+        }
+
     def generate(self, source, max_length=None, beam_size=1, length_penalty=1.0):
         """Translate `(B, S)` source ids, greedily or with beam search.
 
@@ -271,15 +280,24 @@ class TransformerSeq2Seq(Task):
         """
         if max_length is None:
             max_length = self.max_sequence_length
+        check_positive_int(max_length, "max_length")
+        check_positive_int(beam_size, "beam_size")
+        check_number(length_penalty, "length_penalty")
+        if beam_size > self.target_vocabulary_size:
+            raise ValueError(
+                f"`beam_size` ({beam_size}) must be at most the target "
+                f"vocabulary size ({self.target_vocabulary_size}): there are "
+                "not that many distinct continuations of a beam."
+            )
         if not 1 <= max_length <= self.max_sequence_length:
             raise ValueError(
                 f"`max_length` must be between 1 and max_sequence_length="
                 f"{self.max_sequence_length}; received {max_length}."
             )
-        if beam_size < 1:
-            raise ValueError(f"`beam_size` must be >= 1; received {beam_size}.")
-        source = ops.convert_to_numpy(source)
-        if source.ndim != 2 or source.shape[1] > self.max_sequence_length:
+        source = check_id_batch(
+            ops.convert_to_numpy(source), self.encoder_vocabulary_size, "source"
+        )
+        if source.shape[1] > self.max_sequence_length:
             raise ValueError(
                 "`source` must be (batch, length) ids with length <= "
                 f"max_sequence_length={self.max_sequence_length}; received "
