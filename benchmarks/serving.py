@@ -149,22 +149,50 @@ class _Server:
             self.process.communicate()
 
 
-async def _load(session, url, texts, expected, num_requests, clients):
-    """Send num_requests from `clients` workers; returns latencies and errors."""
+# Client mistakes mixed into the load (--bad-every): (method, body, extra
+# headers, the status the server must answer).
+BAD_REQUESTS = [
+    ("POST", '{"instances": [', {}, 400),  # malformed JSON
+    ("POST", '{"instances": [5]}', {}, 400),  # a number, not a date string
+    ("POST", json.dumps({"instances": ["x" * 5000]}), {}, 400),  # over-long
+    ("POST", '{"signature_name": "nope", "instances": ["a"]}', {}, 400),
+    ("POST", '{"instances": ["a"]}', {"Content-Encoding": "gzip"}, 400),
+    ("GET", None, {}, 405),
+]
+
+
+def _is_bad(i, bad_every):
+    return bad_every and i % bad_every == bad_every - 1
+
+
+async def _load(session, url, texts, expected, num_requests, clients, bad_every=0):
+    """Send num_requests from `clients` workers; returns latencies (of the
+    good requests) and errors (wrong answers, good or bad)."""
     latencies, errors = [], []
     counter = iter(range(num_requests))
 
     async def worker():
         for i in counter:
             j = i % len(texts)
+            method, body, headers, want = "POST", None, {}, 200
             body = json.dumps({"instances": [texts[j]]})
+            if _is_bad(i, bad_every):
+                method, body, headers, want = BAD_REQUESTS[
+                    (i // bad_every) % len(BAD_REQUESTS)
+                ]
             start = time.perf_counter()
             try:
-                async with session.post(url, data=body) as response:
+                async with session.request(
+                    method, url, data=body, headers=headers
+                ) as response:
                     payload = await response.json(content_type=None)
                     status = response.status
             except Exception as error:  # A refused or broken connection.
                 errors.append(f"{type(error).__name__}: {error}")
+                continue
+            if want != 200:
+                if status != want or "error" not in payload:
+                    errors.append(f"bad request got {status}: {str(payload)[:200]}")
                 continue
             latencies.append(time.perf_counter() - start)
             if status != 200 or payload != {"predictions": [expected[j]]}:
@@ -203,13 +231,28 @@ async def _run_mode(path, texts, expected, args, batch_timeout_ms):
             cpu_before = _cpu_seconds(server.process.pid)
             load_before = _loadavg()
             latencies, errors, seconds = await _load(
-                session, url, texts, expected, args.requests, args.clients
+                session,
+                url,
+                texts,
+                expected,
+                args.requests,
+                args.clients,
+                args.bad_every,
             )
             cpu = _cpu_seconds(server.process.pid) - cpu_before
             after = await server.counters(session)
     finally:
         server.stop()
     calls = after["model_calls"] - before["model_calls"]
+    bad = sum(bool(_is_bad(i, args.bad_every)) for i in range(args.requests))
+    client_errors = after["client_errors"] - before["client_errors"]
+    server_errors = after["server_errors"] - before["server_errors"]
+    if client_errors != bad or server_errors:
+        errors.append(
+            f"the server counted {client_errors:g} client and {server_errors:g} "
+            f"server errors; {bad} bad requests were sent"
+        )
+    good = args.requests - bad
     ms = np.array(latencies) * 1000
     return {
         "mode": (
@@ -218,13 +261,16 @@ async def _run_mode(path, texts, expected, args, batch_timeout_ms):
             else f"batching ≤{args.max_batch_size} rows, {batch_timeout_ms:g} ms"
         ),
         "requests": args.requests,
+        "bad_requests": bad,
+        "client_errors": client_errors,
+        "server_errors": server_errors,
         "errors": len(errors),
         "first_errors": errors[:3],
         "p50_ms": float(np.percentile(ms, 50)) if len(ms) else float("nan"),
         "p99_ms": float(np.percentile(ms, 99)) if len(ms) else float("nan"),
         "requests_per_s": args.requests / seconds,
-        # One row per request; the server's rows counter includes padding.
-        "requests_per_call": args.requests / calls if calls else float("nan"),
+        # One row per good request; the rows counter includes padding.
+        "requests_per_call": good / calls if calls else float("nan"),
         "server_cpu_s_per_1000": 1000 * cpu / args.requests,
         "load_before": load_before,
         "load_after": _loadavg(),
@@ -272,6 +318,13 @@ def parse_args(argv=None):
         default=None,
         help=f"SavedModel to serve (default: {TRAINED} if it exists)",
     )
+    p.add_argument(
+        "--bad-every",
+        type=int,
+        default=10,
+        help="every Nth timed request is a client mistake that must get its 4xx "
+        "(0: none)",
+    )
     p.add_argument("--json", default=None, help="also write the results here")
     p.add_argument("--quick", action="store_true", help="100 requests, 4 clients")
     args = p.parse_args(argv)
@@ -295,6 +348,9 @@ def main(argv=None):
         _print_header(path, trained)
         print(
             f"load:        {args.requests} requests, {args.clients} clients, "
+            f"one date per request, every {args.bad_every}th a client mistake"
+            if args.bad_every
+            else f"load:        {args.requests} requests, {args.clients} clients, "
             "one date per request"
         )
         results = []
@@ -303,6 +359,8 @@ def main(argv=None):
             results.append(result)
             print(
                 f"{result['mode']:<28} errors {result['errors']}  "
+                f"4xx {result['client_errors']:g}/{result['bad_requests']} bad  "
+                f"5xx {result['server_errors']:g}  "
                 f"p50 {result['p50_ms']:.1f} ms  p99 {result['p99_ms']:.1f} ms  "
                 f"{result['requests_per_s']:.0f} req/s  "
                 f"{result['requests_per_call']:.1f} requests/call  "

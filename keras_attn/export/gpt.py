@@ -8,7 +8,11 @@ from keras_attn.samplers import TunableSampler
 # Signature input -> (dtype, what a value must be, the check in the graph).
 SETTINGS = {
     "max_new_tokens": ("int32", "an integer >= 1", lambda x: x >= 1),
-    "temperature": ("float32", "a number >= 0 (0: greedy)", lambda x: x >= 0.0),
+    "temperature": (
+        "float32",
+        "a finite number >= 0 (0: greedy)",
+        lambda x: (x >= 0.0) & (x < float("inf")),
+    ),
     "top_k": ("int32", "an integer >= 0 (0: off)", lambda x: x >= 0),
     "top_p": ("float32", "a number in (0, 1] (1: off)", lambda x: (x > 0) & (x <= 1)),
     "seed": ("int64", "an integer (< 0: fresh random numbers)", lambda x: x == x),

@@ -8,6 +8,7 @@ import logging
 import os
 import re
 
+import aiohttp
 from aiohttp import web
 
 from keras_attn.checks import check_positive_int
@@ -69,8 +70,14 @@ class ModelServer:
     and what was expected: 400 for malformed JSON, wrong types, missing
     fields, an unknown signature, too many rows or an over-long string; 404
     for an unknown model, version or path; 405 for a wrong method; 413 for a
-    body over `max_body_bytes`; 500 when the model itself raises. The server
-    keeps serving after any of them.
+    body over `max_body_bytes` (a declared `Content-Length` over it is
+    refused before any of the body is read); 400 for a body cut off before
+    its `Content-Length` or not in its declared `Content-Encoding`; 400 when
+    the model's own input checks fail (`InvalidArgumentError`, as TF Serving
+    answers, e.g. a GPT export's `top_p=0`); 500 when the model fails
+    otherwise. Client faults (4xx) are logged in one line and counted apart
+    from server faults (5xx) in the metrics. The server keeps serving after
+    any of them.
 
     Args:
         path: a SavedModel directory, or a TF Serving model base path with
@@ -132,7 +139,8 @@ class ModelServer:
         self.max_string_length = max_string_length
         self.model = ServedModel(path, model_name)
         self._inputs = {name: io[0] for name, io in self.model.signatures.items()}
-        self.stats = {"requests": 0, "errors": 0}
+        # Client faults (4xx) and server faults (5xx) are counted apart.
+        self.stats = {"requests": 0, "client_errors": 0, "server_errors": 0}
         self._executor = None
         self._batcher = None
 
@@ -175,20 +183,43 @@ class ModelServer:
         try:
             return await handler(request)
         except RequestError as error:
-            self.stats["errors"] += 1
-            return _json_response({"error": str(error)}, error.status)
+            # The client's fault: one line in the log, no traceback.
+            self.stats["client_errors"] += 1
+            logger.info(
+                "%s %s -> %d: %s", request.method, request.path, error.status, error
+            )
+            response = _json_response({"error": str(error)}, error.status)
+            if getattr(error, "unread_body", False):
+                # Neither wait for nor read the rest of the body (aiohttp
+                # would otherwise drain it, and log its error again): close.
+                request.content.feed_eof()
+                response.force_close()
+            return response
+        except asyncio.CancelledError:
+            # aiohttp cancels the handler of a client that went away (an
+            # upload aborted mid-body): the client's doing, not an error of
+            # ours; counted, logged in one line, and not answered.
+            transport = request.transport
+            if transport is None or transport.is_closing():
+                self.stats["client_errors"] += 1
+                logger.info(
+                    "%s %s: the client disconnected before the request was complete",
+                    request.method,
+                    request.path,
+                )
+            raise
         except ModelError as error:
-            self.stats["errors"] += 1
+            self.stats["server_errors"] += 1
             logger.error("%s", error, exc_info=error.__cause__)
             return _json_response({"error": str(error)}, 500)
         except web.HTTPException as error:
             if error.status < 400:
                 raise
-            self.stats["errors"] += 1
+            self.stats["client_errors" if error.status < 500 else "server_errors"] += 1
             message = f"{error.reason}: {request.method} {request.path}"
             return _json_response({"error": message}, error.status)
         except Exception as error:  # A bug of ours: still answer in JSON.
-            self.stats["errors"] += 1
+            self.stats["server_errors"] += 1
             logger.exception("internal error on %s %s", request.method, request.path)
             return _json_response(
                 {"error": f"internal server error: {type(error).__name__}: {error}"},
@@ -234,15 +265,36 @@ class ModelServer:
             )
 
     async def _read_json(self, request):
+        too_large = RequestError(
+            f"the request body is larger than max_body_bytes="
+            f"{self.max_body_bytes} (received Content-Length "
+            f"{request.content_length})",
+            status=413,
+        )
+        # A declared length over the limit is refused before reading: a
+        # client announcing 10**12 bytes must not hold the connection.
+        too_large.unread_body = True
+        if (request.content_length or 0) > self.max_body_bytes:
+            raise too_large
         try:
             raw = await request.read()
         except web.HTTPRequestEntityTooLarge:
-            raise RequestError(
-                f"the request body is larger than max_body_bytes="
-                f"{self.max_body_bytes} (received Content-Length "
-                f"{request.content_length})",
-                status=413,
-            ) from None
+            raise too_large from None
+        except (
+            web.RequestPayloadError,  # cut off, or not in its Content-Encoding
+            aiohttp.ClientPayloadError,
+            aiohttp.http.HttpProcessingError,
+            ConnectionError,
+        ) as error:
+            # An upload cut off mid-body, or a body that is not in its
+            # declared Content-Encoding: the client's fault.
+            unreadable = RequestError(
+                f"the request body could not be read ({type(error).__name__}: "
+                f"{' '.join(str(error).split())}); expected a complete body of "
+                "Content-Length bytes in its declared Content-Encoding"
+            )
+            unreadable.unread_body = True
+            raise unreadable from None
         try:
             return json.loads(raw)
         except (ValueError, RecursionError) as error:
@@ -302,7 +354,14 @@ class ModelServer:
         labels = f'model="{self.model.name}",version="{self.model.version}"'
         counters = {
             "requests": (self.stats["requests"], "HTTP requests (metrics aside)"),
-            "errors": (self.stats["errors"], "requests answered with an error"),
+            "client_errors": (
+                self.stats["client_errors"],
+                "requests answered with a 4xx (the client's fault)",
+            ),
+            "server_errors": (
+                self.stats["server_errors"],
+                "requests answered with a 5xx (the server's or model's fault)",
+            ),
             "model_calls": (self.model.calls, "SavedModel signature calls"),
             "rows": (self.model.rows, "batch rows run, padding included"),
         }

@@ -7,6 +7,7 @@ import threading
 import numpy as np
 
 from keras_attn.serving.errors import ModelError
+from keras_attn.serving.errors import RequestError
 from keras_attn.serving.json_codec import TensorInfo
 from keras_attn.serving.json_codec import is_batch_major
 
@@ -256,7 +257,9 @@ class ServedModel:
             dict of output name -> NumPy array.
 
         Raises:
-            ModelError: when the SavedModel raises.
+            RequestError: when the SavedModel's own input checks fail
+                (`InvalidArgumentError`, a 400 as in TensorFlow Serving).
+            ModelError: when the SavedModel raises otherwise.
         """
         import tensorflow as tf
 
@@ -272,6 +275,13 @@ class ServedModel:
             )
         try:
             outputs = self._functions[signature_name](**tensors)
+        except tf.errors.InvalidArgumentError as error:
+            # The graph's own input checks (tf.debugging asserts): the
+            # client's fault, a 400, as TensorFlow Serving answers them.
+            raise RequestError(
+                f"model {self.name!r} signature {signature_name!r} rejected the "
+                f"input: {_first_meaningful_line(error)}"
+            ) from None
         except Exception as error:
             raise ModelError(
                 f"model {self.name!r} signature {signature_name!r} failed: "

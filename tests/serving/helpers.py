@@ -11,8 +11,10 @@ def save_toy_model(path):
     `serving_default` (`double`): `x` float32 (N, 2) -> `y` = 2x.
     `repeat`: `text` string (N,) and `times` int32 scalar -> `text` (each
     string repeated `times` times) and `batch_rows` (N copies of N, the
-    batch size the SavedModel call saw). It raises when `times` < 0 or a
-    text is "boom".
+    batch size the SavedModel call saw). Its input check fails (an
+    `InvalidArgumentError`, the client's fault) when `times` < 0; the model
+    itself fails (a `NotFoundError`, reading a file it lacks) when a text is
+    "boom".
     `scale`: `x` float32 (N,) and `factor` float32 of unknown rank (one value,
     or one per row, like the sampler settings of a GPT `generate` export) ->
     `y` = x * factor and `batch_rows`.
@@ -35,11 +37,14 @@ def save_toy_model(path):
             autograph=False,
         )
         def repeat(self, text, times):
+            boom = tf.cond(
+                tf.reduce_any(tf.equal(text, "boom")),
+                lambda: tf.io.read_file("/nonexistent/boom"),
+                lambda: tf.constant(""),
+            )
             checks = [
                 tf.debugging.assert_non_negative(times, message="times < 0"),
-                tf.debugging.assert_equal(
-                    tf.reduce_any(tf.equal(text, "boom")), False, message="boom"
-                ),
+                boom,
             ]
             with tf.control_dependencies(checks):
                 rows = tf.shape(text)[0]

@@ -376,7 +376,8 @@ def test_bad_requests_get_json_4xx_and_the_server_keeps_serving(toy_base):
         assert list(answer[2]) == ["error"], answer
         assert words in answer[2]["error"], (request, answer)
     assert good == (200, "application/json", {"predictions": [[2.0, 4.0]]})
-    assert server.stats["errors"] == len(answers)
+    assert server.stats["client_errors"] == len(answers)
+    assert server.stats["server_errors"] == 0
 
 
 def test_model_failure_is_a_500_and_only_fails_its_own_request(toy_base):
@@ -403,7 +404,11 @@ def test_model_failure_is_a_500_and_only_fails_its_own_request(toy_base):
     assert (
         "boom" in boom[2]["error"] and "signature 'repeat' failed" in boom[2]["error"]
     )
-    assert negative[0] == 500 and "times < 0" in negative[2]["error"]
+    # The graph's own input check (InvalidArgumentError) is a 400, as in
+    # TensorFlow Serving: the client's fault.
+    assert negative[0] == 400 and "times < 0" in negative[2]["error"]
+    assert "rejected the input" in negative[2]["error"]
+    assert server.stats == {"requests": 4, "client_errors": 1, "server_errors": 1}
     assert ok_a[2] == {"predictions": [{"text": "a", "batch_rows": 1}]}
     assert ok_b[2] == {"predictions": [{"text": "b", "batch_rows": 1}]}
     [after] = send(server, ("POST", _predict_url("toy"), {"inputs": [[1, 2]] * 3}))
@@ -479,3 +484,126 @@ def test_serve_blocks_and_answers_over_http(toy_base):
         output, _ = process.communicate(timeout=30)
     assert process.returncode == 0, output
     assert f"REST API at http://127.0.0.1:{port}/v1/models/toy" in output
+
+
+# --- Client faults are 4xx, counted apart from server faults ---------------
+
+
+@pytest.fixture(scope="module")
+def gpt_base(tmp_path_factory):
+    from keras_attn.data import tokenizers
+    from keras_attn.export import export_gpt_generator
+    from keras_attn.models import GPTBackbone
+    from keras_attn.models import GPTCausalLM
+
+    tokenizer = tokenizers.byte_tokenizer()
+    backbone = GPTBackbone(
+        tokenizer.vocabulary_size(),
+        num_layers=1,
+        num_heads=2,
+        hidden_dim=8,
+        intermediate_dim=16,
+        max_sequence_length=16,
+    )
+    base = tmp_path_factory.mktemp("gpt") / "gpt"
+    export_gpt_generator(GPTCausalLM(backbone), tokenizer, str(base / "1"))
+    return str(base)
+
+
+def generate_body(**settings):
+    inputs = {
+        "prompt": ["Hi"],
+        "max_new_tokens": 3,
+        "temperature": 1.0,
+        "top_k": 0,
+        "top_p": 1.0,
+        "seed": 1,
+    }
+    return {"signature_name": "generate", "inputs": {**inputs, **settings}}
+
+
+BAD_GENERATE = [
+    (dict(max_new_tokens=0), "max_new_tokens"),
+    (dict(max_new_tokens=-1), "max_new_tokens"),
+    (dict(top_p=0.0), "top_p"),
+    (dict(top_p=1.5), "top_p"),
+    (dict(top_p=float("nan")), "top_p"),
+    (dict(temperature=-1.0), "temperature"),
+    (dict(temperature=float("nan")), "temperature"),
+    (dict(top_k=-1), "top_k"),
+    (dict(prompt=[""]), "empty prompt"),
+    (dict(prompt=["x" * 40]), "max_sequence_length"),
+    (dict(prompt=["a", "b"], top_p=[0.5, 0.5, 0.5]), "one per prompt"),
+]
+
+
+def test_bad_generate_settings_are_400s_with_one_log_line(gpt_base, caplog):
+    server = ModelServer(gpt_base, batch_timeout_ms=0)
+    requests = [
+        ("POST", _predict_url("gpt"), generate_body(**settings))
+        for settings, _ in BAD_GENERATE
+    ]
+    with caplog.at_level("INFO", logger="keras_attn.serving"):
+        *answers, good = send(
+            server, *requests, ("POST", _predict_url("gpt"), generate_body())
+        )
+    for (settings, words), answer in zip(BAD_GENERATE, answers):
+        assert answer[0] == 400, (settings, answer)
+        assert words in answer[2]["error"], (settings, answer)
+    assert good[0] == 200 and good[2]["outputs"]["text"][0].startswith("Hi")
+    assert server.stats["client_errors"] == len(BAD_GENERATE)
+    assert server.stats["server_errors"] == 0
+    records = [r for r in caplog.records if r.name == "keras_attn.serving"]
+    assert len(records) == len(BAD_GENERATE)  # One line each ...
+    assert not any(r.exc_info for r in records)  # ... and no traceback.
+
+
+async def _raw(host, port, data, close=False):
+    """Send raw bytes on a fresh connection; the response (or None)."""
+    reader, writer = await asyncio.open_connection(host, port)
+    writer.write(data)
+    await writer.drain()
+    if close:  # An upload aborted mid-body.
+        writer.close()
+        await asyncio.sleep(0.5)
+        return None
+    response = await asyncio.wait_for(reader.read(4096), 10)
+    writer.close()
+    return response
+
+
+def test_malformed_uploads_are_client_faults(toy_base, caplog):
+    server = ModelServer(toy_base, max_body_bytes=400)
+    head = b"POST /v1/models/toy:predict HTTP/1.1\r\nHost: x\r\n"
+    body = b'{"instances": [[1, 2]]}'
+
+    async def main():
+        test_server = TestServer(server.app())
+        await test_server.start_server()
+        host, port = test_server.host, test_server.port
+        start = time.monotonic()
+        huge = await _raw(host, port, head + b"Content-Length: 1000000000000\r\n\r\n")
+        huge_seconds = time.monotonic() - start
+        gzip = await _raw(
+            host,
+            port,
+            head
+            + b"Content-Encoding: gzip\r\nContent-Length: %d\r\n\r\n" % len(body)
+            + body,
+        )
+        await _raw(host, port, head + b"Content-Length: 300\r\n\r\n" + body, True)
+        good = await _raw(
+            host, port, head + b"Content-Length: %d\r\n\r\n" % len(body) + body
+        )
+        await test_server.close()
+        return huge, huge_seconds, gzip, good
+
+    with caplog.at_level("INFO", logger="keras_attn.serving"):
+        huge, huge_seconds, gzip, good = asyncio.run(main())
+    assert huge.startswith(b"HTTP/1.1 413") and b"max_body_bytes=400" in huge
+    assert huge_seconds < 5  # Answered at once, not after waiting for a body.
+    assert gzip.startswith(b"HTTP/1.1 400") and b"Content-Encoding" in gzip
+    assert good.startswith(b"HTTP/1.1 200")
+    assert server.stats == {"requests": 4, "client_errors": 3, "server_errors": 0}
+    assert not any(r.exc_info for r in caplog.records)
+    assert not any(r.levelname == "ERROR" for r in caplog.records)
