@@ -18,6 +18,12 @@ import json
 import os
 import sys
 
+from keras_attn.checks import FlagParser
+from keras_attn.checks import non_negative_float
+from keras_attn.checks import non_negative_int
+from keras_attn.checks import positive_int
+from keras_attn.checks import probability
+
 # Task name -> recipe module under keras_attn.recipes, and its summary.
 TASKS = {
     "date": ("date_seq2seq", "RNN seq2seq + Bahdanau attention on dates"),
@@ -33,23 +39,45 @@ def main(argv=None):
     """Entry point of the `keras-attn` console script."""
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = _parser()
-    args, rest = parser.parse_known_args(argv)
-    if args.command is None:
-        parser.print_help()
-        return 2
-    if args.command != "train":
-        # TEXT arguments may come after options (`predict M --signature S x`).
-        tail = argv[argv.index(args.command) + 1 :]
-        args, rest = args.parser.parse_intermixed_args(tail), []
+    try:
+        args, rest = parser.parse_known_args(argv)
+        if args.command is None:
+            parser.print_help()
+            return 2
+        if args.command != "train":
+            # TEXT arguments may come after options (`predict M --signature S x`).
+            tail = argv[argv.index(args.command) + 1 :]
+            args, rest = args.parser.parse_intermixed_args(tail), []
+    except SystemExit as exit:  # --help, or a usage error (one line printed)
+        return exit.code
     try:
         return args.run(args, rest) or 0
-    except (ValueError, TypeError, FileNotFoundError) as error:
-        print(f"keras-attn {args.command}: error: {error}", file=sys.stderr)
+    except Exception as error:
+        if not _is_user_error(error):
+            raise  # A bug of ours: the traceback is for us.
+        message = " ".join(str(error).split())  # One line.
+        if not isinstance(error, (ValueError, TypeError, OSError)):
+            from keras_attn.serving.served_model import _first_meaningful_line
+
+            message = _first_meaningful_line(error)  # Not the graph's stack.
+        print(f"keras-attn {args.command}: error: {message}", file=sys.stderr)
         return 2
+
+
+def _is_user_error(error):
+    """Errors of the input or the environment: one line, exit status 2.
+
+    ValueError/TypeError (our checks), OSError (a missing file, a port in
+    use), and a SavedModel's own input checks (`InvalidArgumentError`).
+    """
+    if isinstance(error, (ValueError, TypeError, OSError)):
+        return True
+    tf = sys.modules.get("tensorflow")
+    return tf is not None and isinstance(error, tf.errors.InvalidArgumentError)
 
 
 def _parser():
-    parser = argparse.ArgumentParser(
+    parser = FlagParser(
         prog="keras-attn",
         description="Train, export and serve keras_attn attention models.",
         epilog="`keras-attn COMMAND --help` tells more about each command.",
@@ -99,12 +127,14 @@ def _parser():
     )
     generate.add_argument("saved_model", metavar="SAVED_MODEL")
     generate.add_argument("prompts", nargs="+", metavar="PROMPT")
-    generate.add_argument("--max-new-tokens", type=int, default=40)
+    generate.add_argument("--max-new-tokens", type=positive_int, default=40)
     generate.add_argument(
-        "--temperature", type=float, default=1.0, help="0 means greedy"
+        "--temperature", type=non_negative_float, default=1.0, help="0 means greedy"
     )
-    generate.add_argument("--top-k", type=int, default=0, help="0 means off")
-    generate.add_argument("--top-p", type=float, default=1.0, help="1 means off")
+    generate.add_argument(
+        "--top-k", type=non_negative_int, default=0, help="0 means off"
+    )
+    generate.add_argument("--top-p", type=probability, default=1.0, help="1 means off")
     generate.add_argument("--seed", type=int, default=0)
     generate.set_defaults(run=_generate, parser=generate, command="generate")
 
@@ -117,7 +147,7 @@ def _parser():
     )
     _add_saved_model_args(evaluate)
     evaluate.add_argument("data", metavar="DATA")
-    evaluate.add_argument("--batch-size", type=int, default=64)
+    evaluate.add_argument("--batch-size", type=positive_int, default=64)
     evaluate.add_argument("--bleu", action=argparse.BooleanOptionalAction, default=None)
     evaluate.set_defaults(run=_evaluate, parser=evaluate, command="evaluate")
 
@@ -142,12 +172,15 @@ def _parser():
     serve.add_argument("--model-name", default=None)
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8501)
-    serve.add_argument("--max-batch-size", type=int, default=32)
+    serve.add_argument("--max-batch-size", type=positive_int, default=32)
     serve.add_argument(
-        "--batch-timeout-ms", type=float, default=2.0, help="0 turns batching off"
+        "--batch-timeout-ms",
+        type=non_negative_float,
+        default=2.0,
+        help="0 turns batching off",
     )
-    serve.add_argument("--max-string-length", type=int, default=4096)
-    serve.add_argument("--max-body-bytes", type=int, default=1 << 20)
+    serve.add_argument("--max-string-length", type=positive_int, default=4096)
+    serve.add_argument("--max-body-bytes", type=positive_int, default=1 << 20)
     serve.set_defaults(run=_serve, parser=serve, command="serve")
     return parser
 
@@ -190,11 +223,20 @@ def _config_flags(path):
     with open(path, encoding="utf-8") as f:
         text = f.read()
     if path.endswith(".json"):
-        config = json.loads(text)
+        try:
+            config = json.loads(text)
+        except ValueError as error:
+            raise ValueError(f"{path} is not valid JSON ({error})") from None
     else:
         import yaml
 
-        config = yaml.safe_load(text)
+        try:
+            config = yaml.safe_load(text)
+        except yaml.YAMLError as error:  # a python tag, bad syntax, ...
+            message = " ".join(str(error).split())
+            raise ValueError(
+                f"{path} is not a plain YAML mapping of flags ({message})"
+            ) from None
     if not isinstance(config, dict):
         raise ValueError(
             f"{path}: a config must be a mapping of flag names to values; "
@@ -224,13 +266,9 @@ def _load(path, signature):
     """A SavedModel's signature function, chosen by name or by elimination."""
     if not os.path.isfile(os.path.join(path, "saved_model.pb")):
         raise FileNotFoundError(f"{path} is not a SavedModel (no saved_model.pb).")
-    import tensorflow as tf
+    from keras_attn.serving.served_model import load_saved_model
 
-    try:  # The tokenizers' TensorFlow Text ops, if the graph holds any.
-        import tensorflow_text  # noqa: F401
-    except ImportError:
-        pass
-    loaded = tf.saved_model.load(path)
+    loaded = load_saved_model(path)
     names = sorted(loaded.signatures.keys())
     if signature is None:
         named = [n for n in names if n != "serving_default"] or names

@@ -7,6 +7,7 @@ against the CLI's own code.
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -177,7 +178,8 @@ def test_serve_answers_the_rest_api(run_dir):
         server.wait(timeout=30)
 
 
-def test_generate_continues_prompts_like_the_saved_model(tmp_path):
+@pytest.fixture(scope="module")
+def gpt_path(tmp_path_factory):
     from keras_attn.data import tokenizers
     from keras_attn.export import export_gpt_generator
     from keras_attn.models import GPTBackbone
@@ -192,8 +194,13 @@ def test_generate_continues_prompts_like_the_saved_model(tmp_path):
         intermediate_dim=32,
         max_sequence_length=32,
     )
-    path = str(tmp_path / "gpt")
+    path = str(tmp_path_factory.mktemp("cli_gpt") / "gpt")
     export_gpt_generator(GPTCausalLM(backbone), tokenizer, path)
+    return path
+
+
+def test_generate_continues_prompts_like_the_saved_model(gpt_path):
+    path = gpt_path
     prompts = ["To be", "or not"]
     result = keras_attn(
         "generate", path, *prompts, "--max-new-tokens", "5", "--top-k", "3"
@@ -211,3 +218,59 @@ def test_generate_continues_prompts_like_the_saved_model(tmp_path):
     )
     texts = [t.decode("utf-8") for t in expected["text"]]
     assert result.stdout.splitlines() == texts
+
+
+def test_mistakes_exit_2_with_one_line_and_no_traceback(
+    run_dir, gpt_path, tmp_path, capsys
+):
+    """Every case raised a traceback before issue 11."""
+
+    def one_line_error(*args):
+        code = cli.main(list(args))
+        err = capsys.readouterr().err
+        assert code == 2, (args, err)
+        assert len(err.strip().splitlines()) == 1, (args, err)
+        assert "Traceback" not in err, (args, err)
+        return err
+
+    for flag, value in [
+        ("--top-p", "0"),
+        ("--top-p", "nan"),
+        ("--max-new-tokens", "0"),
+        ("--temperature", "-1"),
+        ("--top-k", "-2"),
+    ]:
+        assert f"{flag}: expected" in one_line_error(
+            "generate", gpt_path, "a", flag, value
+        )
+    assert "empty prompt" in one_line_error("generate", gpt_path, "")
+    assert "--batch-size: expected a positive integer; received '0'" in (
+        one_line_error("train", "date", "--batch-size", "0")
+    )
+    assert "--epochs: expected a positive integer" in (
+        one_line_error("train", "date", "--epochs", "0")
+    )
+    config = tmp_path / "tag.yaml"
+    config.write_text("tiny: !!python/object/apply:os.system ['echo hi']\n")
+    assert "not a plain YAML mapping" in one_line_error(
+        "train", "date", "--config", str(config)
+    )
+
+    saved_model = run_dir / "saved_model"
+    corrupt = tmp_path / "corrupt"
+    shutil.copytree(saved_model, corrupt)
+    (corrupt / "saved_model.pb").write_bytes(b"\x08\x01garbage" * 10)
+    assert "not a readable SavedModel" in one_line_error("predict", str(corrupt), "x")
+    truncated = tmp_path / "truncated"
+    shutil.copytree(saved_model, truncated)
+    for data in (truncated / "variables").glob("variables.data-*"):
+        data.write_bytes(data.read_bytes()[:100])
+    assert "not a readable SavedModel" in one_line_error("predict", str(truncated), "x")
+    assert "not a readable SavedModel" in one_line_error("serve", str(corrupt))
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = str(busy.getsockname()[1])
+        error = one_line_error("serve", str(saved_model), "--port", port)
+    assert "address already in use" in error.lower()

@@ -14,7 +14,6 @@ file, three ways, and reports held-out accuracy and training time for each:
 Full run: see docs/bert.md for the measured numbers, hardware and time.
 """
 
-import argparse
 import json
 import os
 import time
@@ -23,6 +22,11 @@ import keras
 import numpy as np
 
 from keras_attn import saving
+from keras_attn.checks import FlagParser
+from keras_attn.checks import dropout_rate
+from keras_attn.checks import non_negative_float
+from keras_attn.checks import positive_float
+from keras_attn.checks import positive_int
 from keras_attn.data import corpora
 from keras_attn.data import pipelines
 from keras_attn.data import tokenizers
@@ -107,14 +111,16 @@ def fine_tune(backbone_path, datasets, num_classes, args, frozen, on_trained=Non
 def add_finetune_flags(p):
     """The flags `bag_of_words` and `fine_tune` read (shared with the
     semantic_search example, which fine-tunes a pretrained checkpoint)."""
-    p.add_argument("--minutes", type=float, default=5, help="budget per model")
-    p.add_argument("--epochs", type=int, default=10, help="at most this many")
-    p.add_argument("--baseline-epochs", type=int, default=30)
-    p.add_argument("--sequence-length", type=int, default=128)
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--dropout", type=float, default=0.1)
-    p.add_argument("--learning-rate", type=float, default=1e-4)
-    p.add_argument("--head-learning-rate", type=float, default=1e-3)
+    p.add_argument(
+        "--minutes", type=non_negative_float, default=5, help="budget per model"
+    )
+    p.add_argument("--epochs", type=positive_int, default=10, help="at most this many")
+    p.add_argument("--baseline-epochs", type=positive_int, default=30)
+    p.add_argument("--sequence-length", type=positive_int, default=128)
+    p.add_argument("--batch-size", type=positive_int, default=32)
+    p.add_argument("--dropout", type=dropout_rate, default=0.1)
+    p.add_argument("--learning-rate", type=positive_float, default=1e-4)
+    p.add_argument("--head-learning-rate", type=positive_float, default=1e-3)
 
 
 def finetune_tiny(args):
@@ -154,7 +160,7 @@ def export(run_dir, path):
 
 
 def parse_args(argv=None, prog=None):
-    p = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n")[0])
+    p = FlagParser(prog=prog, description=__doc__.split("\n")[0])
     shared.add_common_flags(p, "outputs/bert")
     p.add_argument(
         "--pretrained-dir",

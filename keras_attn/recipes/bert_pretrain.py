@@ -15,7 +15,6 @@ for `keras_attn/recipes/bert_finetune.py`.
 Full run: see docs/bert.md for the measured numbers, hardware and time.
 """
 
-import argparse
 import json
 import os
 import time
@@ -24,6 +23,12 @@ import keras
 import numpy as np
 
 from keras_attn import saving
+from keras_attn.checks import FlagParser
+from keras_attn.checks import dropout_rate
+from keras_attn.checks import non_negative_float
+from keras_attn.checks import non_negative_int
+from keras_attn.checks import positive_float
+from keras_attn.checks import positive_int
 from keras_attn.data import corpora
 from keras_attn.data import pipelines
 from keras_attn.data import tokenizers
@@ -76,21 +81,23 @@ def export(run_dir, path):
 
 
 def parse_args(argv=None, prog=None):
-    p = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n")[0])
+    p = FlagParser(prog=prog, description=__doc__.split("\n")[0])
     shared.add_common_flags(p, "outputs/bert")
     p.add_argument("--corpus", default="web", choices=["web", "shakespeare"])
-    p.add_argument("--minutes", type=float, default=15, help="training budget")
-    p.add_argument("--epochs", type=int, default=20, help="at most this many")
-    p.add_argument("--vocabulary-size", type=int, default=8000)
-    p.add_argument("--sequence-length", type=int, default=128)
-    p.add_argument("--max-predictions", type=int, default=20)
-    p.add_argument("--num-layers", type=int, default=4)
-    p.add_argument("--num-heads", type=int, default=4)
-    p.add_argument("--hidden-dim", type=int, default=256)
-    p.add_argument("--dropout", type=float, default=0.1)
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--learning-rate", type=float, default=5e-4)
-    p.add_argument("--warmup-steps", type=int, default=300)
+    p.add_argument(
+        "--minutes", type=non_negative_float, default=15, help="training budget"
+    )
+    p.add_argument("--epochs", type=positive_int, default=20, help="at most this many")
+    p.add_argument("--vocabulary-size", type=positive_int, default=8000)
+    p.add_argument("--sequence-length", type=positive_int, default=128)
+    p.add_argument("--max-predictions", type=positive_int, default=20)
+    p.add_argument("--num-layers", type=positive_int, default=4)
+    p.add_argument("--num-heads", type=positive_int, default=4)
+    p.add_argument("--hidden-dim", type=positive_int, default=256)
+    p.add_argument("--dropout", type=dropout_rate, default=0.1)
+    p.add_argument("--batch-size", type=positive_int, default=32)
+    p.add_argument("--learning-rate", type=positive_float, default=5e-4)
+    p.add_argument("--warmup-steps", type=non_negative_int, default=300)
     args = p.parse_args(argv)
     if args.tiny:
         args.minutes, args.epochs, args.vocabulary_size = 0, 1, 300

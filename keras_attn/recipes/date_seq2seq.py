@@ -14,7 +14,6 @@ Full run (see docs/benchmarks.md for the measured numbers and hardware):
 stops at >= 99.9% held-out exact match.
 """
 
-import argparse
 import os
 import time
 
@@ -22,6 +21,9 @@ import keras
 
 from keras_attn import saving
 from keras_attn import training
+from keras_attn.checks import FlagParser
+from keras_attn.checks import positive_float
+from keras_attn.checks import positive_int
 from keras_attn.data import dates
 from keras_attn.models import RNNSeq2Seq
 
@@ -148,26 +150,26 @@ def export(run_dir, path):
 
 
 def parse_args(argv=None, prog=None):
-    p = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n")[0])
-    p.add_argument("--num-train", type=int, default=45000)
-    p.add_argument("--num-test", type=int, default=5000)
-    p.add_argument("--epochs", type=int, default=5, help="at most this many")
+    p = FlagParser(prog=prog, description=__doc__.split("\n")[0])
+    p.add_argument("--num-train", type=positive_int, default=45000)
+    p.add_argument("--num-test", type=positive_int, default=5000)
+    p.add_argument("--epochs", type=positive_int, default=5, help="at most this many")
     p.add_argument(
         "--target",
         type=float,
         default=0.999,
         help="stop once held-out exact match reaches this (0: never)",
     )
-    p.add_argument("--batch-size", type=int, default=128, help="per replica")
-    p.add_argument("--embedding-dim", type=int, default=32)
-    p.add_argument("--hidden-dim", type=int, default=128)
+    p.add_argument("--batch-size", type=positive_int, default=128, help="per replica")
+    p.add_argument("--embedding-dim", type=positive_int, default=32)
+    p.add_argument("--hidden-dim", type=positive_int, default=128)
     p.add_argument("--cell", default="gru", choices=["gru", "lstm"])
     p.add_argument(
         "--attention",
         default="bahdanau",
         choices=["bahdanau", "dot", "general", "none"],
     )
-    p.add_argument("--learning-rate", type=float, default=3e-3)
+    p.add_argument("--learning-rate", type=positive_float, default=3e-3)
     p.add_argument("--no-jit", dest="jit_compile", action="store_false")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--verbose", type=int, default=1, help="fit progress bar")

@@ -14,7 +14,6 @@ layer. Writes TensorBoard logs, checkpoints, the model and the tokenizer.
 Full run: see docs/gpt.md for the measured numbers, hardware and time.
 """
 
-import argparse
 import json
 import math
 import os
@@ -25,6 +24,12 @@ import numpy as np
 
 from keras_attn import samplers
 from keras_attn import saving
+from keras_attn.checks import FlagParser
+from keras_attn.checks import dropout_rate
+from keras_attn.checks import non_negative_float
+from keras_attn.checks import non_negative_int
+from keras_attn.checks import positive_float
+from keras_attn.checks import positive_int
 from keras_attn.data import corpora
 from keras_attn.data import pipelines
 from keras_attn.data import tokenizers
@@ -106,23 +111,25 @@ def export(run_dir, path):
 
 
 def parse_args(argv=None, prog=None):
-    p = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n")[0])
+    p = FlagParser(prog=prog, description=__doc__.split("\n")[0])
     shared.add_common_flags(p, "outputs/gpt_lm")
     p.add_argument("--corpus", default="shakespeare", choices=["shakespeare", "web"])
-    p.add_argument("--minutes", type=float, default=15, help="training budget")
-    p.add_argument("--epochs", type=int, default=20, help="at most this many")
-    p.add_argument("--vocabulary-size", type=int, default=5000)
-    p.add_argument("--sequence-length", type=int, default=128)
-    p.add_argument("--max-sequence-length", type=int, default=256)
-    p.add_argument("--num-layers", type=int, default=4)
-    p.add_argument("--num-heads", type=int, default=8)
-    p.add_argument("--hidden-dim", type=int, default=256)
-    p.add_argument("--dropout", type=float, default=0.1)
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--learning-rate", type=float, default=1e-3)
-    p.add_argument("--warmup-steps", type=int, default=200)
-    p.add_argument("--decay-steps", type=int, default=5000)
-    p.add_argument("--max-new-tokens", type=int, default=60)
+    p.add_argument(
+        "--minutes", type=non_negative_float, default=15, help="training budget"
+    )
+    p.add_argument("--epochs", type=positive_int, default=20, help="at most this many")
+    p.add_argument("--vocabulary-size", type=positive_int, default=5000)
+    p.add_argument("--sequence-length", type=positive_int, default=128)
+    p.add_argument("--max-sequence-length", type=positive_int, default=256)
+    p.add_argument("--num-layers", type=positive_int, default=4)
+    p.add_argument("--num-heads", type=positive_int, default=8)
+    p.add_argument("--hidden-dim", type=positive_int, default=256)
+    p.add_argument("--dropout", type=dropout_rate, default=0.1)
+    p.add_argument("--batch-size", type=positive_int, default=32)
+    p.add_argument("--learning-rate", type=positive_float, default=1e-3)
+    p.add_argument("--warmup-steps", type=non_negative_int, default=200)
+    p.add_argument("--decay-steps", type=positive_int, default=5000)
+    p.add_argument("--max-new-tokens", type=positive_int, default=60)
     args = p.parse_args(argv)
     if args.tiny:
         args.minutes, args.epochs, args.vocabulary_size = 0, 1, 300

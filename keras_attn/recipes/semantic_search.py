@@ -27,7 +27,6 @@ format instead of the 90 MB real one and uses the synthetic corpus.
 Full run: see docs/pretrained.md for the measured numbers, hardware and time.
 """
 
-import argparse
 import importlib.util
 import json
 import os
@@ -36,6 +35,8 @@ import time
 import keras
 import numpy as np
 
+from keras_attn.checks import FlagParser
+from keras_attn.checks import positive_int
 from keras_attn.data import corpora
 from keras_attn.data import tokenizers
 from keras_attn.models.bert import BertBackbone
@@ -137,7 +138,7 @@ def export_and_check(backbone, tokenizer, args):
 
 
 def parse_args(argv=None, prog=None):
-    p = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n")[0])
+    p = FlagParser(prog=prog, description=__doc__.split("\n")[0])
     shared.add_common_flags(p, "outputs/semantic_search")
     p.add_argument(
         "--model-dir",
@@ -149,8 +150,8 @@ def parse_args(argv=None, prog=None):
         default="outputs/bert/finetune_results.json",
         help="results of keras_attn/recipes/bert_finetune.py to compare with",
     )
-    p.add_argument("--neighbours", type=int, default=10)
-    p.add_argument("--top", type=int, default=3, help="hits printed per query")
+    p.add_argument("--neighbours", type=positive_int, default=10)
+    p.add_argument("--top", type=positive_int, default=3, help="hits printed per query")
     bert_finetune.add_finetune_flags(p)
     args = p.parse_args(argv)
     bert_finetune.finetune_tiny(args)

@@ -14,7 +14,6 @@ logs, per-epoch checkpoints and both models as `.keras`.
 Full run: see docs/translation.md for the measured BLEU, hardware and time.
 """
 
-import argparse
 import json
 import os
 import re
@@ -25,6 +24,12 @@ import numpy as np
 import sacrebleu
 
 from keras_attn import saving
+from keras_attn.checks import FlagParser
+from keras_attn.checks import dropout_rate
+from keras_attn.checks import non_negative_float
+from keras_attn.checks import non_negative_int
+from keras_attn.checks import positive_float
+from keras_attn.checks import positive_int
 from keras_attn.data import corpora
 from keras_attn.data import pipelines
 from keras_attn.data import tokenizers
@@ -140,20 +145,22 @@ def export(run_dir, path, beam_size=1):
 
 
 def parse_args(argv=None, prog=None):
-    p = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n")[0])
+    p = FlagParser(prog=prog, description=__doc__.split("\n")[0])
     shared.add_common_flags(p, "outputs/translate")
-    p.add_argument("--minutes", type=float, default=20, help="budget per model")
-    p.add_argument("--epochs", type=int, default=30, help="at most this many")
-    p.add_argument("--vocabulary-size", type=int, default=8000)
-    p.add_argument("--sequence-length", type=int, default=64)
-    p.add_argument("--num-layers", type=int, default=3)
-    p.add_argument("--num-heads", type=int, default=4)
-    p.add_argument("--hidden-dim", type=int, default=256)
-    p.add_argument("--dropout", type=float, default=0.1)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--learning-rate", type=float, default=1e-3)
-    p.add_argument("--warmup-steps", type=int, default=500)
-    p.add_argument("--num-test", type=int, default=1000)
+    p.add_argument(
+        "--minutes", type=non_negative_float, default=20, help="budget per model"
+    )
+    p.add_argument("--epochs", type=positive_int, default=30, help="at most this many")
+    p.add_argument("--vocabulary-size", type=positive_int, default=8000)
+    p.add_argument("--sequence-length", type=positive_int, default=64)
+    p.add_argument("--num-layers", type=positive_int, default=3)
+    p.add_argument("--num-heads", type=positive_int, default=4)
+    p.add_argument("--hidden-dim", type=positive_int, default=256)
+    p.add_argument("--dropout", type=dropout_rate, default=0.1)
+    p.add_argument("--batch-size", type=positive_int, default=64)
+    p.add_argument("--learning-rate", type=positive_float, default=1e-3)
+    p.add_argument("--warmup-steps", type=non_negative_int, default=500)
+    p.add_argument("--num-test", type=positive_int, default=1000)
     p.add_argument("--beam-size", type=int, default=4)
     p.add_argument("--eval-batch-size", type=int, default=100)
     args = p.parse_args(argv)

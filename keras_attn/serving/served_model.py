@@ -120,6 +120,27 @@ def _first_meaningful_line(error):
     return type(error).__name__
 
 
+def load_saved_model(path):
+    """`tf.saved_model.load(path)`, with TF Text's ops registered (keras-hub
+    tokenizers export them) and a ValueError naming the folder when the
+    SavedModel is damaged (a corrupt `saved_model.pb`, truncated
+    variables), instead of a protobuf or TensorFlow traceback."""
+    import tensorflow as tf
+
+    try:  # Registers the TF Text ops that keras-hub tokenizers export.
+        import tensorflow_text  # noqa: F401
+    except ImportError:
+        pass
+    try:
+        return tf.saved_model.load(path)
+    except Exception as error:  # DecodeError, DataLossError, OpError, ...
+        raise ValueError(
+            f"{path} is not a readable SavedModel, it may be damaged or "
+            f"truncated ({type(error).__name__}: {_first_meaningful_line(error)}); "
+            "export it again."
+        ) from None
+
+
 class ServedModel:
     """A SavedModel loaded with `tf.saved_model.load`, ready to serve.
 
@@ -161,14 +182,8 @@ class ServedModel:
     """
 
     def __init__(self, path, model_name=None):
-        import tensorflow as tf
-
-        try:  # Registers the TF Text ops that keras-hub tokenizers export.
-            import tensorflow_text  # noqa: F401
-        except ImportError:
-            pass
         self.path, self.name, self.version = resolve_model_path(path, model_name)
-        self._loaded = tf.saved_model.load(self.path)
+        self._loaded = load_saved_model(self.path)
         self._functions = dict(self._loaded.signatures)
         if not self._functions:
             raise ValueError(
