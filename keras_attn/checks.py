@@ -39,10 +39,9 @@ def special_token_ids(tokenizer, tokens, name="tokenizer", needed_by="this step"
 def check_number(value, name, low=None, high=None, low_open=False, high_open=False):
     """`value` as a float if it is a finite real number in the range, else a
     ValueError naming the argument (bools and NaN/inf are refused)."""
-    import math
-
     ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-    ok = ok or type(value).__module__ == "numpy" and getattr(value, "ndim", 1) == 0
+    dtype = getattr(value, "dtype", None)  # a NumPy scalar or 0-d array
+    ok = ok or (dtype is not None and dtype.kind in "iuf" and value.ndim == 0)
     if ok:
         try:
             number = float(value)
