@@ -1,14 +1,17 @@
 """Why `MultiHeadSelfAttention` computes attention the way it does.
 
 Train-step tokens/s of four formulations of the same self-attention (the
-same fused `(D, 3·N·H)` projection and output projection, float32, XLA),
-interleaved in one run with core Keras's `MultiHeadAttention` as the peer:
+same fused `(D, 3·N·H)` projection and output projection), in one mode
+(`--mode`: float32 or mixed_bfloat16, with or without XLA), interleaved in
+one run with core Keras's `MultiHeadAttention` as the peer:
 
     keras_attn        the layer as shipped: 2-D GEMMs over the B·T tokens,
-                      one reshape + transpose to head-major (B, N, T, H),
+                      the fused projection split three ways along the
+                      features, each part to head-major (B, N, T, H),
                       batched matmuls, masked_softmax
-    split_three_ways  the same, but the fused projection split three ways
-                      and each part transposed on its own
+    stacked_index     the same, but one reshape + transpose to a stacked
+                      (3, B, N, T, H) tensor, indexed [0], [1], [2] (the
+                      layer before issue 12)
     token_major       2-D GEMMs, attention in the (B, T, N, H) layout (the
                       einsums do the layout), no head-major cache possible
     fused_dpa_3d      3-D Dense projections and `ops.dot_product_attention`
@@ -17,6 +20,7 @@ interleaved in one run with core Keras's `MultiHeadAttention` as the peer:
 Run on each backend; the ratios are to core Keras within the run:
 
     KERAS_BACKEND=tensorflow python benchmarks/attention_formulations.py
+    KERAS_BACKEND=tensorflow python benchmarks/attention_formulations.py --mode bf16
     KERAS_BACKEND=jax python benchmarks/attention_formulations.py
 """
 
@@ -28,23 +32,26 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 from keras import ops  # noqa: E402
+from layers import MODES  # noqa: E402
 
 from keras_attn.layers import MultiHeadSelfAttention  # noqa: E402
 from keras_attn.layers import masked_softmax  # noqa: E402
 
 
-class SplitThreeWays(MultiHeadSelfAttention):
+class StackedIndex(MultiHeadSelfAttention):
     def call(self, inputs, training=None):
         batch, length = ops.shape(inputs)[0], ops.shape(inputs)[1]
+        heads, size = self.num_heads, self.key_dim
         qkv = self.qkv_dense(ops.reshape(inputs, (-1, inputs.shape[-1])))
-        q, k, v = ops.split(qkv, 3, axis=-1)
-        heads = [self._heads(x, batch, length, self.key_dim) for x in (q, k, v)]
+        qkv = ops.reshape(qkv, (batch, length, 3, heads, size))
+        qkv = ops.transpose(qkv, (2, 0, 3, 1, 4))  # (3, B, N, T, H)
         return self._attend(
-            *heads, None, None, None, False, None, None, False, training
+            qkv[0], qkv[1], qkv[2], None, None, None, False, None, None, False, training
         )
 
 
@@ -80,11 +87,13 @@ def main(argv=None):
     parser.add_argument("--length", type=int, default=128)
     parser.add_argument("--width", type=int, default=256)
     parser.add_argument("--heads", type=int, default=8)
+    parser.add_argument("--mode", choices=list(MODES), default="f32-xla")
     args = parser.parse_args(argv)
+    policy, jit = MODES[args.mode]
     heads, size = args.heads, args.width // args.heads
     candidates = {
         "keras_attn": lambda: MultiHeadSelfAttention(heads, size),
-        "split_three_ways": lambda: SplitThreeWays(heads, size),
+        "stacked_index": lambda: StackedIndex(heads, size),
         "token_major": lambda: TokenMajor(heads, size),
         "fused_dpa_3d": lambda: FusedDPA3D(heads, size),
         "keras.layers.MultiHeadAttention": lambda: keras.layers.MultiHeadAttention(
@@ -96,12 +105,14 @@ def main(argv=None):
     y = np.ones_like(x)
     models = {}
     for name, make in candidates.items():
+        keras.config.set_dtype_policy(policy)
         inputs = keras.Input((args.length, args.width))
         layer = make()
         is_core = isinstance(layer, keras.layers.MultiHeadAttention)
         outputs = layer(inputs, inputs) if is_core else layer(inputs)
         model = keras.Model(inputs, outputs)
-        model.compile(optimizer="adam", loss="mse", jit_compile=True)
+        keras.config.set_dtype_policy("float32")
+        model.compile(optimizer="adam", loss="mse", jit_compile=jit)
         for _ in range(3):  # compile and warm up
             model.train_on_batch(x, y)
         models[name] = model
@@ -116,7 +127,8 @@ def main(argv=None):
             seconds = time.perf_counter() - start
             rates[name].append(args.steps * args.batch * args.length / seconds)
     print(
-        f"backend {keras.backend.backend()}, keras {keras.__version__}, load "
+        f"backend {keras.backend.backend()}, keras {keras.__version__}, mode "
+        f"{args.mode}, load "
         f"{load:.2f} before / {os.getloadavg()[0]:.2f} after"
     )
     peer = statistics.median(rates["keras.layers.MultiHeadAttention"])

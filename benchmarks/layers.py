@@ -67,23 +67,48 @@ def _loadavg():
         return "unknown"
 
 
-def _print_header(args):
+def environment_lines():
+    """Hardware, versions and load: the header of every benchmark report."""
     cores = os.cpu_count()
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else cores
     backend = keras.backend.backend()
-    print(f"cpu:        {_cpu_model()} ({cores} cores, {usable} usable)")
-    print(f"python:     {platform.python_version()}")
-    print(f"keras:      {keras.__version__}")
-    print(f"tensorflow: {_version('tensorflow')}")
-    print(f"keras-hub:  {_version('keras-hub')}")
+    lines = [
+        f"cpu:        {_cpu_model()} ({cores} cores, {usable} usable)",
+        f"cpu flags:  {_cpu_flags()}",
+        f"python:     {platform.python_version()}",
+        f"keras:      {keras.__version__}",
+        f"tensorflow: {_version('tensorflow')}",
+        f"keras-hub:  {_version('keras-hub')}",
+    ]
     if backend == "jax":
-        print(f"jax:        {_version('jax')}")
-    print(f"backend:    {backend}")
-    print(f"load avg:   {_loadavg()} (1, 5, 15 min, before the run)")
+        lines.append(f"jax:        {_version('jax')}")
+    lines += [
+        f"backend:    {backend}",
+        f"load avg:   {_loadavg()} (1, 5, 15 min, before the run)",
+    ]
+    return lines
+
+
+def _cpu_flags():
+    """The CPU features that decide the fast bfloat16 path."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next(line for line in f if line.startswith("flags")).split()
+    except (OSError, StopIteration):
+        return "unknown"
+    wanted = ("avx512f", "avx512_bf16", "amx_bf16", "amx_tile")
+    return " ".join(flag for flag in wanted if flag in flags) or "none of " + str(
+        wanted
+    )
+
+
+def _print_header(args):
+    for line in environment_lines():
+        print(line)
     print(
         f"config:     batch={args.batch} length={args.length} width={args.width} "
         f"heads={args.heads} key_dim={args.width // args.heads} "
-        f"intermediate_dim={args.intermediate_dim} float32 jit_compile=True "
+        f"intermediate_dim={args.intermediate_dim} modes={','.join(args.modes)} "
         f"rounds={args.rounds} steps={args.steps} warmup={args.warmup}"
     )
     print()
@@ -130,14 +155,41 @@ def _candidates(args):
     ]
 
 
-def _build_model(factory, call, length, width):
-    inputs = keras.Input(shape=(length, width), dtype="float32")
-    outputs = call(factory(), inputs)
-    model = keras.Model(inputs, outputs)
+# A mode is (dtype policy, jit_compile): float32 or mixed_bfloat16, with or
+# without XLA. Without XLA, TensorFlow runs its oneDNN kernels (bfloat16 on
+# CPUs with AVX512-BF16 or AMX); JAX runs op by op.
+MODES = {
+    "f32-xla": ("float32", True),
+    "f32": ("float32", False),
+    "bf16-xla": ("mixed_bfloat16", True),
+    "bf16": ("mixed_bfloat16", False),
+}
+
+
+def train_flops_per_token(pair, length, width, intermediate):
+    """Model FLOPs of one train step per token (forward + backward = 3x the
+    forward GEMMs; softmax, norms and the optimizer are not counted)."""
+    attention = 2 * (3 * width * width + width * width)  # qkv + output
+    attention += 2 * 2 * length * width  # Q Kᵀ and weights @ V
+    forward = attention
+    if pair == "encoder":
+        forward += 2 * 2 * width * intermediate
+    return 3 * forward
+
+
+def _build_model(factory, call, length, width, mode):
+    policy, jit = MODES[mode]
+    keras.config.set_dtype_policy(policy)
+    try:
+        inputs = keras.Input(shape=(length, width), dtype="float32")
+        outputs = call(factory(), inputs)
+        model = keras.Model(inputs, outputs)
+    finally:
+        keras.config.set_dtype_policy("float32")
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate=1e-4),
         loss="mse",
-        jit_compile=True,
+        jit_compile=jit,
     )
     return model
 
@@ -149,6 +201,14 @@ def _time_steps(model, x, y, steps):
         loss = model.train_on_batch(x, y)
     float(np.asarray(loss))
     return time.perf_counter() - start, time.process_time() - cpu_start
+
+
+def _split(parser, value, known, what):
+    items = [item.strip() for item in value.split(",") if item.strip()]
+    unknown = set(items) - set(known)
+    if unknown or not items:
+        parser.error(f"--{what}: expected a subset of {list(known)}; got {value!r}")
+    return items
 
 
 def main(argv=None):
@@ -170,6 +230,16 @@ def main(argv=None):
         help="comma-separated subset of: mhsa, encoder",
     )
     parser.add_argument(
+        "--modes",
+        default=",".join(MODES),
+        help=f"comma-separated subset of: {', '.join(MODES)}",
+    )
+    parser.add_argument(
+        "--no-gemm",
+        action="store_true",
+        help="skip measuring the GEMM rate (the roofline column's limit)",
+    )
+    parser.add_argument(
         "--quick",
         action="store_true",
         help="tiny sizes and few steps: a smoke run of a few seconds",
@@ -180,12 +250,9 @@ def main(argv=None):
             setattr(args, "intermediate_dim" if name == "ffn" else name, value)
     if args.width % args.heads:
         parser.error("--width must be divisible by --heads")
-    pairs = [p.strip() for p in args.pairs.split(",") if p.strip()]
-    unknown = set(pairs) - {"mhsa", "encoder"}
-    if unknown:
-        parser.error(f"unknown pairs: {sorted(unknown)}")
+    pairs = _split(parser, args.pairs, ("mhsa", "encoder"), "pairs")
+    args.modes = _split(parser, args.modes, MODES, "modes")
 
-    keras.config.set_dtype_policy("float32")
     keras.utils.set_random_seed(0)
     _print_header(args)
 
@@ -195,11 +262,16 @@ def main(argv=None):
     y = keras.ops.convert_to_tensor(rng.standard_normal(shape, dtype=np.float32))
     tokens = args.batch * args.length * args.steps
 
-    candidates = [c for c in _candidates(args) if c[0] in pairs]
+    candidates = [
+        (pair, side, mode, f"{label} [{mode}]", factory, call)
+        for mode in args.modes
+        for pair, side, label, factory, call in _candidates(args)
+        if pair in pairs
+    ]
     models = {}
-    for _pair, _side, label, factory, call in candidates:
+    for _pair, _side, mode, label, factory, call in candidates:
         start = time.perf_counter()
-        model = _build_model(factory, call, args.length, args.width)
+        model = _build_model(factory, call, args.length, args.width, mode)
         model.train_on_batch(x, y)  # traces and compiles
         compile_s = time.perf_counter() - start
         for _ in range(args.warmup):
@@ -223,27 +295,57 @@ def main(argv=None):
     def median(table, label):
         return statistics.median(table[label])
 
+    gemm = {}
+    if not args.no_gemm:
+        from gemm import gemm_rates
+
+        sizes = (args.batch, args.length, args.width, args.intermediate_dim)
+        quick = dict(repeat=1, steps=1, rounds=1) if args.quick else {}
+        gemm = gemm_rates(*sizes, **quick)
+
+    def roofline(pair, mode, rate):
+        """Model GFLOP/s, and its share of the GEMM rate of the same mode."""
+        flops = train_flops_per_token(
+            pair, args.length, args.width, args.intermediate_dim
+        )
+        achieved = flops * rate / 1e9
+        policy, jit = MODES[mode]
+        limit = gemm.get(
+            ("bfloat16" if "bfloat16" in policy else "float32", "xla" if jit else "ops")
+        )
+        share = f"{achieved / limit:6.1%} of {limit:6.1f}" if limit else "   n/a"
+        return f"{achieved:7.1f} GFLOP/s {share}"
+
     width = max(len(label) for label in models)
     print(
         f"{'candidate':<{width}}  median tok/s     min tok/s     max tok/s"
-        "  median tok/cpu-s"
+        "  median tok/cpu-s  model FLOPs (share of the GEMM rate)"
     )
-    for label, values in rates.items():
+    for pair, _side, mode, label, _f, _c in candidates:
+        values = rates[label]
         print(
             f"{label:<{width}}  {median(rates, label):12,.0f}  "
             f"{min(values):12,.0f}  {max(values):12,.0f}  "
-            f"{median(cpu_rates, label):16,.0f}"
+            f"{median(cpu_rates, label):16,.0f}  "
+            f"{roofline(pair, mode, median(rates, label))}"
         )
     print()
-    for pair in pairs:
-        ours = next(c[2] for c in candidates if c[0] == pair and c[1] == "ours")
-        peer = next(c[2] for c in candidates if c[0] == pair and c[1] == "peer")
-        ratio = median(rates, ours) / median(rates, peer)
-        cpu_ratio = median(cpu_rates, ours) / median(cpu_rates, peer)
-        print(
-            f"ratio {pair:<8} ours/peer = {ratio:.3f}x tok/s "
-            f"({cpu_ratio:.3f}x tok/cpu-s)  {ours} / {peer}"
-        )
+    for mode in args.modes:
+        for pair in pairs:
+            ours, peer = (
+                next(c[3] for c in candidates if c[:3] == (pair, side, mode))
+                for side in ("ours", "peer")
+            )
+            ratio = median(rates, ours) / median(rates, peer)
+            cpu_ratio = median(cpu_rates, ours) / median(cpu_rates, peer)
+            print(
+                f"ratio {pair:<8} {mode:<8} ours/peer = {ratio:.3f}x tok/s "
+                f"({cpu_ratio:.3f}x tok/cpu-s)"
+            )
+    if gemm:
+        print()
+        for (dtype, path), value in gemm.items():
+            print(f"gemm {dtype:<8} {path:<3}  {value:8.1f} GFLOP/s")
     print(f"load avg after: {_loadavg()}")
     sys.stdout.flush()
 

@@ -12,11 +12,12 @@ class MultiHeadSelfAttention(MultiHeadAttention):
 
     A `MultiHeadAttention` whose three input projections are fused into one
     matrix multiplication (one `(D, 3·N·H)` kernel, `qkv_dense`, instead of
-    three), split into heads with one reshape and one transpose. It
+    three), split in three along the features and into heads. It
     overrides only the projection: masks, the cache, the attention path and
-    the outputs are the parent's. (Measured against splitting the fused
-    projection three ways, and against attending in the `(B, T, N, H)`
-    layout: as fast or faster on both backends, see docs/benchmarks.md.)
+    the outputs are the parent's. (Measured against indexing one stacked
+    `(3, B, N, T, H)` tensor and against attending in the `(B, T, N, H)`
+    layout: as fast or faster in float32 and bfloat16, with and without
+    XLA, on both backends; see docs/benchmarks.md.)
 
     Args:
         num_heads: number of heads.
@@ -86,15 +87,20 @@ class MultiHeadSelfAttention(MultiHeadAttention):
         check_sequences(inputs=inputs)
         mask = keras_mask_of(inputs) if mask is None else mask
         batch, length = ops.shape(inputs)[0], ops.shape(inputs)[1]
-        heads, size = self.num_heads, self.key_dim
-        # One 2-D GEMM over the B * T tokens (see `MultiHeadAttention._project`).
+        # One 2-D GEMM over the B * T tokens (see `MultiHeadAttention._project`),
+        # split along the features: the gradient of a split is one concat,
+        # where indexing a stacked (3, ...) tensor costs TensorFlow a
+        # zero-filled StridedSliceGrad per part (1.7x slower train steps
+        # without XLA, see docs/benchmarks.md).
         qkv = self.qkv_dense(ops.reshape(inputs, (-1, inputs.shape[-1])))
-        qkv = ops.reshape(qkv, (batch, length, 3, heads, size))  # (B, T, 3, N, H)
-        qkv = ops.transpose(qkv, (2, 0, 3, 1, 4))  # (3, B, N, T, H)
+        query, key, value = (
+            self._heads(x, batch, length, self.key_dim)  # (B, N, T, H)
+            for x in ops.split(qkv, 3, axis=-1)  # (B * T, N * H) each
+        )
         return self._attend(
-            qkv[0],  # (B, N, T, H)
-            qkv[1],
-            qkv[2],
+            query,
+            key,
+            value,
             query_mask=mask,
             key_mask=mask,
             attention_mask=attention_mask,

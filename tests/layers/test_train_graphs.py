@@ -1,0 +1,61 @@
+"""What TensorFlow runs for a train step of each attention layer.
+
+Without XLA, TensorFlow executes the gradient graph op by op, so an op with
+an expensive gradient costs every step. Indexing a stacked tensor
+(`qkv[0]`, `qkv[1]`, `qkv[2]`) has one: each `StridedSliceGrad` fills a
+tensor of the full stacked size with zeros and the three are added. That
+made `MultiHeadSelfAttention` train 1.7x slower than core Keras without
+XLA (docs/benchmarks.md, issue 12) while XLA hid it. These tests read the
+gradient graph of every attention layer and fail on such ops.
+"""
+
+import numpy as np
+import pytest
+
+from keras_attn.layers import MultiHeadAttention
+from keras_attn.layers import MultiHeadSelfAttention
+from keras_attn.layers import TransformerDecoder
+from keras_attn.layers import TransformerEncoder
+
+pytestmark = pytest.mark.tf_only
+
+# The gradient that materialises a zero-filled tensor of the sliced input's size.
+SLOW_GRADIENTS = {"StridedSliceGrad"}
+
+X = np.random.RandomState(0).rand(2, 6, 16).astype("float32")
+SOURCE = np.random.RandomState(1).rand(2, 5, 16).astype("float32")
+
+
+def _gradient_op_types(layer, inputs):
+    import tensorflow as tf
+
+    layer(*inputs)  # build
+
+    @tf.function
+    def step(*inputs):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(layer(*inputs))
+        return tape.gradient(loss, layer.trainable_weights)
+
+    graph = step.get_concrete_function(*inputs).graph
+    types = {op.type for op in graph.get_operations()}
+    for function in graph._functions.values():  # nested function bodies
+        types.update(node.op for node in function.definition.node_def)
+    return types
+
+
+@pytest.mark.parametrize(
+    "make, inputs",
+    [
+        (lambda: MultiHeadSelfAttention(num_heads=2, key_dim=8), (X,)),
+        (lambda: MultiHeadSelfAttention(2, 8, causal=True), (X,)),
+        (lambda: MultiHeadAttention(num_heads=2, key_dim=8), (X, SOURCE)),
+        (lambda: TransformerEncoder(intermediate_dim=32, num_heads=2), (X,)),
+        (lambda: TransformerDecoder(intermediate_dim=32, num_heads=2), (X, SOURCE)),
+    ],
+    ids=["self", "causal_self", "cross", "encoder", "decoder"],
+)
+def test_train_step_has_no_zero_filling_gradients(make, inputs):
+    types = _gradient_op_types(make(), inputs)
+    assert "MatMul" in types or "BatchMatMulV2" in types  # the graph was read
+    assert not types & SLOW_GRADIENTS, sorted(types & SLOW_GRADIENTS)
