@@ -90,4 +90,9 @@ def test_semantic_search_tiny(tmp_path):
         assert 0.0 <= result[name]["test_accuracy"] <= 1.0
     frozen = result["frozen_backbone"]["trainable_parameters"]
     assert frozen < result["fine_tuned"]["trainable_parameters"]
-    assert result["export"]["max_abs_difference"] < 1e-5
+    # The recipe trains in the precision `auto` picked for this machine
+    # (training.fastest_config); bfloat16 embeddings (~0.1 each) round at
+    # ~1e-3 between the SavedModel's graph and the in-memory model.
+    picked = keras.config.dtype_policy().name
+    tolerance = 1e-5 if picked == "float32" else 1e-2
+    assert result["export"]["max_abs_difference"] < tolerance, picked

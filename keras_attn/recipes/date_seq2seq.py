@@ -170,12 +170,12 @@ def parse_args(argv=None, prog=None):
         choices=["bahdanau", "dot", "general", "none"],
     )
     p.add_argument("--learning-rate", type=positive_float, default=3e-3)
-    p.add_argument("--no-jit", dest="jit_compile", action="store_false")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--verbose", type=int, default=1, help="fit progress bar")
     p.add_argument("--output-dir", default="outputs/date_seq2seq")
     p.add_argument("--tiny", action="store_true", help="a few seconds' smoke run")
-    training.add_flags(p)  # --strategy, --mixed-precision, --save-freq
+    training.add_flags(p)  # --strategy, --mixed-precision, --jit, --save-freq
+    p.set_defaults(workload="rnn")  # what `auto` picks for (training.fastest_config)
     args = p.parse_args(argv)
     if args.attention == "none":
         args.attention = None

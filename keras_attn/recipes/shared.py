@@ -22,7 +22,6 @@ def add_common_flags(parser, output_dir):
     parser.add_argument("--output-dir", default=output_dir)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--verbose", type=int, default=1, help="fit progress bar")
-    parser.add_argument("--no-jit", dest="jit_compile", action="store_false")
     parser.add_argument(
         "--tiny",
         action="store_true",

@@ -8,6 +8,7 @@ from keras_attn.training.backup_and_restore import BackupAndRestore
 from keras_attn.training.fitting import fit
 from keras_attn.training.flags import add_flags
 from keras_attn.training.flags import from_flags
+from keras_attn.training.hardware import fastest_config
 from keras_attn.training.loop import fit_distributed
 from keras_attn.training.precision import PRECISIONS
 from keras_attn.training.precision import set_precision
@@ -27,6 +28,7 @@ __all__ = [
     "STRATEGIES",
     "add_flags",
     "fit",
+    "fastest_config",
     "fit_distributed",
     "from_flags",
     "get_strategy",

@@ -1,5 +1,7 @@
 """The command-line flags of distributed training, shared by every entry point."""
 
+from keras_attn.training.hardware import describe
+from keras_attn.training.hardware import fastest_config
 from keras_attn.training.precision import PRECISIONS
 from keras_attn.training.precision import set_precision
 from keras_attn.training.strategies import STRATEGIES
@@ -9,7 +11,13 @@ from keras_attn.training.strategies import num_replicas
 
 
 def add_flags(parser):
-    """Adds `--strategy`, `--mixed-precision` and `--save-freq` to `parser`.
+    """Adds `--strategy`, `--mixed-precision`, `--jit`/`--no-jit` and
+    `--save-freq` to `parser`.
+
+    `--mixed-precision` and the XLA setting default to `auto`: `from_flags`
+    picks the fastest correct configuration for the machine
+    (`training.fastest_config`) and prints it; `--mixed-precision float32`
+    trains in float32.
 
     Args:
         parser: an `argparse.ArgumentParser`.
@@ -21,8 +29,8 @@ def add_flags(parser):
     >>> parser = argparse.ArgumentParser()
     >>> training.add_flags(parser)
     >>> args = parser.parse_args(["--strategy", "mirrored", "--save-freq", "50"])
-    >>> args.strategy, args.mixed_precision, args.save_freq
-    ('mirrored', 'float32', 50)
+    >>> args.strategy, args.mixed_precision, args.jit_compile, args.save_freq
+    ('mirrored', 'auto', None, 50)
     """
     parser.add_argument(
         "--strategy",
@@ -32,9 +40,25 @@ def add_flags(parser):
     )
     parser.add_argument(
         "--mixed-precision",
-        default="float32",
-        choices=PRECISIONS,
-        help="dtype policy; mixed_float16 scales the loss (default: float32)",
+        default="auto",
+        choices=("auto",) + PRECISIONS,
+        help="dtype policy; auto picks the fastest for this machine and prints "
+        "it; mixed_float16 scales the loss (default: auto)",
+    )
+    parser.add_argument(
+        "--jit",
+        dest="jit_compile",
+        action="store_const",
+        const=True,
+        default=None,
+        help="compile the train step with XLA (default: as auto picks)",
+    )
+    parser.add_argument(
+        "--no-jit",
+        dest="jit_compile",
+        action="store_const",
+        const=False,
+        help="run the train step as a graph, without XLA",
     )
     parser.add_argument(
         "--save-freq",
@@ -65,8 +89,10 @@ save_freq.__name__ = "save-freq"  # argparse names the type in its errors.
 def from_flags(args):
     """Applies the flags of `add_flags` once; returns the strategy.
 
-    Picks the strategy, sets the dtype policy (so call it before building
-    any model), turns `args.batch_size`, if there is one, from a per-replica
+    Picks the strategy, picks and sets the dtype policy and `jit_compile`
+    (`fastest_config` for `auto`, with `args.workload` if the parser set
+    one) and prints them in one line, so call it before building any
+    model; turns `args.batch_size`, if there is one, from a per-replica
     into the global batch (keeping `args.per_replica_batch_size`), and turns
     `args.jit_compile` off with more than one replica: XLA cannot compile a
     step whose variables live on several devices. Calling it again returns
@@ -87,17 +113,25 @@ def from_flags(args):
     >>> _ = parser.add_argument("--batch-size", type=int, default=32)
     >>> args = parser.parse_args(["--strategy", "one_device"])
     >>> strategy = training.from_flags(args)
+    keras_attn: training in ...
     >>> training.from_flags(args) is strategy, args.batch_size
     (True, 32)
     """
     if not isinstance(args.strategy, str):
         return args.strategy
     strategy = get_strategy(args.strategy)
-    set_precision(args.mixed_precision)
+    config = fastest_config(
+        args.mixed_precision, workload=getattr(args, "workload", "transformer")
+    )
+    args.mixed_precision = config.precision
+    if getattr(args, "jit_compile", None) is None:
+        args.jit_compile = config.jit_compile
+    set_precision(config.precision)
     if getattr(args, "batch_size", None):
         args.per_replica_batch_size = args.batch_size
         args.batch_size = global_batch_size(args.batch_size, strategy)
     if num_replicas(strategy) > 1:
         args.jit_compile = False
+    print(describe(config, args.jit_compile), flush=True)
     args.strategy = strategy
     return strategy

@@ -9,7 +9,9 @@ def set_precision(policy="float32"):
     """Set the global Keras dtype policy that new layers and models take.
 
     Call it before building the model: a model keeps the policy it was built
-    with. `"mixed_bfloat16"` computes in bfloat16 (TPUs, recent GPUs and
+    with. `"auto"` picks the fastest policy for this machine
+    (`training.fastest_config`) and prints what it picked.
+    `"mixed_bfloat16"` computes in bfloat16 (TPUs, recent GPUs and
     CPUs), `"mixed_float16"` in float16 (GPUs); both keep the variables in
     float32. With `"mixed_float16"`, `model.compile` wraps the optimizer in
     `keras.optimizers.LossScaleOptimizer`, which multiplies the loss by a
@@ -19,7 +21,7 @@ def set_precision(policy="float32"):
     float32.
 
     Args:
-        policy: one of `PRECISIONS`.
+        policy: one of `PRECISIONS`, or `"auto"`.
 
     Returns:
         The `keras.DTypePolicy` now in force.
@@ -37,9 +39,17 @@ def set_precision(policy="float32"):
     >>> training.set_precision("float32").name
     'float32'
     """
+    if policy == "auto":
+        from keras_attn.training.hardware import describe
+        from keras_attn.training.hardware import fastest_config
+
+        config = fastest_config()
+        print(describe(config), flush=True)
+        policy = config.precision
     if policy not in PRECISIONS:
         raise ValueError(
-            f"Unknown precision {policy!r}; expected one of {list(PRECISIONS)}."
+            f"Unknown precision {policy!r}; expected one of "
+            f"{list(PRECISIONS) + ['auto']}."
         )
     keras.config.set_dtype_policy(policy)
     return keras.config.dtype_policy()

@@ -97,3 +97,39 @@ def test_fully_padded_sequence_is_finite():
 def test_hidden_dim_not_divisible_by_num_heads_raises():
     with pytest.raises(ValueError, match=r"hidden_dim=8.*num_heads=3"):
         TransformerEncoder(intermediate_dim=16, num_heads=3)(INPUTS)
+
+
+# bfloat16 keeps 8 bits of mantissa (a relative step of 2^-8 = 0.4%). After
+# the projections, the float32 softmax, the feed-forward and the LayerNorms
+# (outputs of size ~1), an encoder block in mixed_bfloat16 is within 0.05 of
+# float32 (measured: 0.008-0.022 on TensorFlow, 0.015-0.018 on JAX), and
+# keras-hub's block in the same mode is no closer (issue 12).
+BF16_ATOL = 0.05
+
+
+@pytest.mark.parametrize("normalize_first", [False, True])
+def test_mixed_bfloat16_matches_float32_keras_hub_within_tolerance(normalize_first):
+    hub, _ = _hub_pair(normalize_first)
+    expected = to_numpy(hub(INPUTS, padding_mask=PADDING))
+    results = {}
+    for name, cls in (("ours", TransformerEncoder), ("hub", type(hub))):
+        layer = cls(
+            intermediate_dim=16,
+            num_heads=2,
+            normalize_first=normalize_first,
+            dtype="mixed_bfloat16",
+        )
+        layer(INPUTS)
+        if name == "ours":
+            copy_hub_encoder(hub, layer)
+            out = layer(INPUTS, mask=PADDING)
+        else:
+            for source, target in zip(hub.weights, layer.weights):
+                target.assign(source)
+            out = layer(INPUTS, padding_mask=PADDING)
+        assert keras.backend.standardize_dtype(out.dtype) == "bfloat16"
+        results[name] = np.abs(
+            to_numpy(keras.ops.cast(out, "float32"))[PADDING] - expected[PADDING]
+        ).max()
+    assert results["ours"] < BF16_ATOL, results
+    assert results["ours"] <= 1.5 * results["hub"] + 1e-2, results

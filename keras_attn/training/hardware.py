@@ -1,0 +1,174 @@
+"""The fastest correct precision and XLA setting for the machine at hand.
+
+Every training entry point (`keras-attn train`, the recipes, `from_flags`,
+`set_precision("auto")`) asks `fastest_config` unless told otherwise, and
+prints what it picked. The rules are the measured ones (docs/benchmarks.md,
+issue 12):
+
+- a GPU with bfloat16 tensor cores (compute capability 8.0 or more):
+  `mixed_bfloat16` with XLA; an older GPU with float16 tensor cores (7.0
+  or more): `mixed_float16` (loss scaled) with XLA.
+- a CPU with AVX512-BF16 or AMX-BF16 under TensorFlow: `mixed_bfloat16`
+  without XLA. TensorFlow's oneDNN kernels run bfloat16 GEMMs at ~2x the
+  float32 rate there, and XLA's CPU backend does not (its bfloat16 GEMMs
+  are slower than its float32 ones), so the step is compiled as a graph.
+- anything else (JAX on a CPU included, whose only path is XLA): float32
+  with XLA.
+
+Recurrent models (`workload="rnn"`, the date demo) on a CPU: float32
+without XLA under TensorFlow (its GRU/LSTM loop with small GEMMs gains
+nothing from bfloat16 and loses to XLA's while loop: 21.5 s per epoch
+against 25.3 s in bfloat16 and 27.9 s with XLA), float32 with XLA under JAX.
+
+float32 is one flag away: `--mixed-precision float32` (or
+`set_precision("float32")`).
+"""
+
+import collections
+
+Config = collections.namedtuple("Config", ["precision", "jit_compile", "reason"])
+
+BF16_CPU_FLAGS = ("amx_bf16", "avx512_bf16")
+WORKLOADS = ("transformer", "rnn")
+
+
+def cpu_flags(path="/proc/cpuinfo"):
+    """The feature flags of the first CPU, as a set (empty where unknown)."""
+    try:
+        with open(path) as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def gpus():
+    """`[(name, compute capability as a float or None)]` of the visible GPUs,
+    asked of the backend that will run the model."""
+    import keras
+
+    backend = keras.backend.backend()
+    found = []
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        for device in tf.config.list_physical_devices("GPU"):
+            details = tf.config.experimental.get_device_details(device)
+            capability = details.get("compute_capability")
+            name = details.get("device_name", device.name)
+            found.append(
+                (name, float("{}.{}".format(*capability)) if capability else None)
+            )
+    elif backend == "jax":
+        import jax
+
+        for device in jax.devices():
+            if device.platform == "gpu":
+                capability = getattr(device, "compute_capability", None)
+                found.append(
+                    (device.device_kind, float(capability) if capability else None)
+                )
+    return found
+
+
+def fastest_config(
+    precision="auto", workload="transformer", backend=None, flags=None, devices=None
+):
+    """The precision and `jit_compile` a training run should use.
+
+    Args:
+        precision: `"auto"` to pick, or a policy of `PRECISIONS` to keep
+            (then only the XLA setting is picked for it).
+        workload: `"transformer"` (attention blocks, the default) or
+            `"rnn"` (recurrent encoder-decoders).
+        backend, flags, devices: the Keras backend name, the CPU flags and
+            the `gpus()` list; found on this machine when None (tests pass
+            them).
+
+    Returns:
+        A `Config(precision, jit_compile, reason)`; `reason` is the sentence
+        the entry points print.
+
+    Example:
+
+    >>> from keras_attn.training import fastest_config
+    >>> config = fastest_config(backend="tensorflow", flags={"avx512_bf16"},
+    ...                         devices=[])
+    >>> config.precision, config.jit_compile
+    ('mixed_bfloat16', False)
+    >>> fastest_config(backend="jax", flags=set(), devices=[]).precision
+    'float32'
+    """
+    import keras
+
+    if workload not in WORKLOADS:
+        raise ValueError(
+            f"`workload` must be one of {list(WORKLOADS)}; received {workload!r}."
+        )
+    backend = backend or keras.backend.backend()
+    flags = cpu_flags() if flags is None else flags
+    devices = gpus() if devices is None else devices
+    rnn_on_cpu = workload == "rnn" and not devices
+    if rnn_on_cpu:
+        picked = Config(
+            "float32",
+            backend != "tensorflow",
+            "a recurrent model on a CPU: "
+            + (
+                "TensorFlow's graph loop beats XLA's, and bfloat16 does not pay"
+                if backend == "tensorflow"
+                else f"{backend}'s only path is XLA"
+            ),
+        )
+    elif devices:
+        name, capability = devices[0]
+        if capability is not None and capability >= 8.0:
+            picked = Config(
+                "mixed_bfloat16", True, f"the GPU ({name}) has bfloat16 tensor cores"
+            )
+        elif capability is not None and capability >= 7.0:
+            picked = Config(
+                "mixed_float16", True, f"the GPU ({name}) has float16 tensor cores"
+            )
+        else:
+            picked = Config("float32", True, f"the GPU ({name}) has no tensor cores")
+    else:
+        bf16 = [flag for flag in BF16_CPU_FLAGS if flag in flags]
+        if bf16 and backend == "tensorflow":
+            picked = Config(
+                "mixed_bfloat16",
+                False,
+                f"the CPU has {bf16[0].upper().replace('_', '-')}: TensorFlow's "
+                "oneDNN bfloat16 kernels, fastest without XLA",
+            )
+        elif bf16:
+            picked = Config(
+                "float32",
+                True,
+                f"the CPU has {bf16[0].upper().replace('_', '-')}, but "
+                f"{backend}'s only path is XLA, whose CPU bfloat16 GEMMs are "
+                "slower than its float32 ones",
+            )
+        else:
+            picked = Config("float32", True, "no bfloat16 hardware was found")
+    if precision in (None, "auto") or precision == picked.precision:
+        return picked
+    # A precision the user chose: XLA unless it is bfloat16 on a CPU under
+    # TensorFlow (the oneDNN path, see above).
+    cpu_graph = not devices and backend == "tensorflow"
+    jit = not (cpu_graph and (precision == "mixed_bfloat16" or rnn_on_cpu))
+    return Config(precision, jit, "chosen with --mixed-precision")
+
+
+def describe(config, jit_compile=None):
+    """The one line the entry points print about the picked configuration."""
+    jit = config.jit_compile if jit_compile is None else jit_compile
+    line = (
+        f"keras_attn: training in {config.precision} "
+        f"{'with' if jit else 'without'} XLA ({config.reason})"
+    )
+    if config.precision != "float32":
+        line += "; for float32: --mixed-precision float32"
+    return line

@@ -1,0 +1,82 @@
+import argparse
+
+import keras
+import pytest
+
+from keras_attn import training
+from keras_attn.training import hardware
+
+
+@pytest.mark.parametrize(
+    "backend, flags, devices, expected",
+    [
+        ("tensorflow", {"avx512f", "avx512_bf16"}, [], ("mixed_bfloat16", False)),
+        ("tensorflow", {"amx_bf16", "amx_tile"}, [], ("mixed_bfloat16", False)),
+        ("tensorflow", {"avx2", "fma"}, [], ("float32", True)),
+        ("jax", {"avx512_bf16"}, [], ("float32", True)),  # XLA's bf16 GEMMs lose
+        ("jax", set(), [("NVIDIA H100", 9.0)], ("mixed_bfloat16", True)),
+        ("tensorflow", set(), [("NVIDIA A100", 8.0)], ("mixed_bfloat16", True)),
+        ("tensorflow", set(), [("Tesla V100", 7.0)], ("mixed_float16", True)),
+        ("jax", set(), [("old GPU", 6.1)], ("float32", True)),
+    ],
+)
+def test_fastest_config_follows_the_measured_rules(backend, flags, devices, expected):
+    config = hardware.fastest_config(backend=backend, flags=flags, devices=devices)
+    assert (config.precision, config.jit_compile) == expected
+    assert config.reason
+
+
+def test_a_chosen_precision_is_kept_and_gets_its_xla_setting():
+    cpu = dict(backend="tensorflow", flags={"avx512_bf16"}, devices=[])
+    assert hardware.fastest_config("float32", **cpu)[:2] == ("float32", True)
+    assert hardware.fastest_config("mixed_bfloat16", **cpu)[:2] == (
+        "mixed_bfloat16",
+        False,
+    )
+    gpu = dict(backend="jax", flags=set(), devices=[("H100", 9.0)])
+    assert hardware.fastest_config("mixed_float16", **gpu)[:2] == (
+        "mixed_float16",
+        True,
+    )
+
+
+def test_cpu_flags_reads_the_flags_line(tmp_path):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("model name\t: Some CPU\nflags\t\t: fpu avx512_bf16 amx_bf16\n")
+    assert hardware.cpu_flags(str(cpuinfo)) == {"fpu", "avx512_bf16", "amx_bf16"}
+    assert hardware.cpu_flags(str(tmp_path / "missing")) == set()
+
+
+def _parsed(argv):
+    parser = argparse.ArgumentParser()
+    training.add_flags(parser)
+    return parser.parse_args(argv)
+
+
+def test_from_flags_applies_the_pick_and_says_so(capsys):
+    args = _parsed([])
+    assert (args.mixed_precision, args.jit_compile) == ("auto", None)
+    training.from_flags(args)
+    picked = hardware.fastest_config()
+    assert args.mixed_precision == picked.precision
+    assert args.jit_compile == picked.jit_compile
+    assert keras.config.dtype_policy().name == picked.precision
+    line = capsys.readouterr().out
+    assert f"keras_attn: training in {picked.precision}" in line
+    assert ("with XLA" if picked.jit_compile else "without XLA") in line
+
+
+def test_float32_is_one_flag_away(capsys):
+    args = _parsed(["--mixed-precision", "float32"])
+    training.from_flags(args)
+    assert keras.config.dtype_policy().name == "float32"
+    assert args.jit_compile is True
+    assert "training in float32 with XLA" in capsys.readouterr().out
+    args = _parsed(["--mixed-precision", "float32", "--no-jit"])
+    training.from_flags(args)
+    assert args.jit_compile is False
+
+
+def test_set_precision_auto_picks():
+    policy = training.set_precision("auto")
+    assert policy.name == hardware.fastest_config().precision
