@@ -14,7 +14,15 @@ width 256, 8 heads, intermediate 1024, vocabulary 5,000, float32):
                (time(48 new) - time(16 new)) / 32 steps, prompts of 448 and
                16 tokens, so prefill and call overhead cancel out.
     train:     `train_on_batch` tokens/s, batch 8 x 256, Adam, sparse
-               cross-entropy on the logits, `jit_compile=True`.
+               cross-entropy on the logits, with and without XLA.
+    export:    the exported SavedModel's `generate` signature
+               (`export_gpt_generator`, greedy: temperature 0) against the
+               in-memory `GPTCausalLM.generate` of the same model on the
+               same prompts (a byte tokenizer, 16-character prompts, 240 new
+               tokens).
+
+`--precision mixed_bfloat16` builds every model (ours and keras-hub's) in
+mixed_bfloat16 instead of float32.
 
 Every candidate is warmed up (traced and compiled) first; then `--rounds`
 interleaved rounds time each candidate in turn (order reversed every other
@@ -84,18 +92,32 @@ def _sizes(args):
     )
 
 
-def _ours(args):
+def _in_precision(args, build):
+    keras.config.set_dtype_policy(args.precision)
+    try:
+        return build()
+    finally:
+        keras.config.set_dtype_policy("float32")
+
+
+def _ours(args, vocabulary=None):
     from keras_attn.models.gpt import GPTBackbone
     from keras_attn.models.gpt import GPTCausalLM
 
-    return GPTCausalLM(GPTBackbone(**_sizes(args)))
+    sizes = _sizes(args)
+    sizes["vocabulary_size"] = vocabulary or sizes["vocabulary_size"]
+    return _in_precision(args, lambda: GPTCausalLM(GPTBackbone(**sizes)))
 
 
 def _hub(args, jit_compile="auto"):
     import keras_hub
 
-    model = keras_hub.models.GPT2CausalLM(
-        backbone=keras_hub.models.GPT2Backbone(**_sizes(args)), preprocessor=None
+    model = _in_precision(
+        args,
+        lambda: keras_hub.models.GPT2CausalLM(
+            backbone=keras_hub.models.GPT2Backbone(**_sizes(args)),
+            preprocessor=None,
+        ),
     )
     model.compile(sampler="greedy", jit_compile=jit_compile)
     return model
@@ -202,19 +224,21 @@ def bench_train(args):
     x = {"token_ids": ids, "padding_mask": np.ones_like(ids)}
     y = np.roll(ids, -1, axis=1)
 
-    def compiled(model):
+    def compiled(model, jit):
         model.compile(
             optimizer=keras.optimizers.Adam(1e-4),
             loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
             weighted_metrics=[],
-            jit_compile=True,
+            jit_compile=jit,
         )
         return model
 
-    models = {
-        "keras_attn GPTCausalLM": compiled(_ours(args)),
-        "keras_hub GPT2CausalLM": compiled(_hub(args)),
-    }
+    jits = (True,) if keras.backend.backend() == "jax" else (True, False)
+    models = {}
+    for jit in jits:
+        mode = "XLA" if jit else "no XLA"
+        models[f"keras_attn GPTCausalLM {mode}"] = compiled(_ours(args), jit)
+        models[f"keras_hub GPT2CausalLM {mode}"] = compiled(_hub(args), jit)
     tokens = args.train_batch * args.train_length * args.train_steps
 
     def runner(model):
@@ -228,14 +252,61 @@ def bench_train(args):
 
         return run
 
-    print(f"train: batch {args.train_batch} x {args.train_length}, jit_compile")
+    print(f"train: batch {args.train_batch} x {args.train_length}")
     for label, model in models.items():
         print(f"  warm-up {label}: {_timed(runner(model)):.1f} s")
     rates = _median_rates({k: runner(m) for k, m in models.items()}, args.rounds)
     for label, rate in rates.items():
         print(f"  {label:<40} {rate:10,.0f} tokens/s")
-    ours, peer = rates.values()
-    print(f"  ratio ours / keras_hub: {ours / peer:.2f}x")
+    for jit in jits:
+        mode = "XLA" if jit else "no XLA"
+        ours = rates[f"keras_attn GPTCausalLM {mode}"]
+        peer = rates[f"keras_hub GPT2CausalLM {mode}"]
+        print(f"  ratio ours / keras_hub, {mode}: {ours / peer:.2f}x")
+    print()
+
+
+def bench_export(args):
+    """The exported `generate` signature against in-memory `generate`."""
+    import tempfile
+
+    import tensorflow as tf
+
+    from keras_attn.data import tokenizers
+    from keras_attn.export import export_gpt_generator
+
+    tokenizer = tokenizers.byte_tokenizer()
+    model = _ours(args, vocabulary=tokenizer.vocabulary_size())
+    rng = np.random.default_rng(2)
+    letters = np.array(list("abcdefghijklmnopqrstuvwxyz "))
+    texts = ["".join(rng.choice(letters, args.prompt)) for _ in range(args.batch)]
+    prompts = [np.asarray(tokenizer(t)).tolist() for t in texts]
+    path = export_gpt_generator(model, tokenizer, tempfile.mkdtemp() + "/gpt/1")
+    generate = tf.saved_model.load(path).signatures["generate"]
+    settings = dict(
+        max_new_tokens=tf.constant(args.new_tokens),
+        temperature=tf.constant(0.0),
+        top_k=tf.constant(0),
+        top_p=tf.constant(1.0),
+        seed=tf.constant(0, tf.int64),
+    )
+    new = args.batch * args.new_tokens
+    candidates = {
+        "in-memory generate": lambda: (
+            new / _timed(lambda: model.generate(prompts, args.new_tokens))
+        ),
+        "SavedModel generate": lambda: (
+            new / _timed(lambda: generate(prompt=tf.constant(texts), **settings))
+        ),
+    }
+    print(f"export: batch {args.batch}, prompt {args.prompt}, {args.new_tokens} new")
+    for label, run in candidates.items():
+        print(f"  warm-up {label}: {_timed(run):.1f} s")
+    rates = _median_rates(candidates, args.rounds)
+    for label, rate in rates.items():
+        print(f"  {label:<40} {rate:10,.0f} new tokens/s")
+    ours, exported = rates.values()
+    print(f"  ratio SavedModel / in-memory: {exported / ours:.2f}x")
     print()
 
 
@@ -249,8 +320,12 @@ def main(argv=None):
     )
     parser.add_argument(
         "--parts",
-        default="generate,context,train",
-        help="comma-separated subset of: generate, context, train",
+        default="generate,context,train,export",
+        help="comma-separated subset of: generate, context, train, export "
+        "(export needs TensorFlow)",
+    )
+    parser.add_argument(
+        "--precision", default="float32", choices=("float32", "mixed_bfloat16")
     )
     args = parser.parse_args(argv)
     for name, value in (QUICK if args.quick else FULL).items():
@@ -271,7 +346,7 @@ def main(argv=None):
     print(
         f"model:      {args.layers} layers, width {args.width}, {args.heads} "
         f"heads, intermediate {args.intermediate_dim}, vocabulary "
-        f"{args.vocabulary}, float32, {args.rounds} rounds"
+        f"{args.vocabulary}, {args.precision}, {args.rounds} rounds"
     )
     print()
     model = None
@@ -281,6 +356,8 @@ def main(argv=None):
         bench_context(args, model or _ours(args))
     if "train" in parts:
         bench_train(args)
+    if "export" in parts and keras.backend.backend() == "tensorflow":
+        bench_export(args)
     print(f"load avg after: {_loadavg()}")
 
 

@@ -129,20 +129,38 @@ def compute_attention_mask(
     return mask
 
 
-def masked_softmax(scores, mask=None, axis=-1):
+def masked_softmax(scores, mask=None, axis=-1, zero_empty_rows=True):
     """Softmax over `axis` that ignores masked positions.
 
     Computed in float32 whatever the input dtype (float16 scores overflow
-    easily). Masked positions get exactly zero weight, and a row whose
+    easily). Masked positions get exactly zero weight (their `exp` of a
+    score 1e9 below the row's maximum underflows to 0), and a row whose
     positions are all masked gets all-zero weights instead of NaN.
+
+    Args:
+        scores: the scores, any float dtype.
+        mask: boolean, broadcastable to `scores`; True means "may attend".
+        axis: the axis to normalise over (the keys).
+        zero_empty_rows: zero the rows whose positions are all masked
+            (they would otherwise be uniform). A caller that zeroes those
+            rows later, on a smaller tensor, passes False (the attention
+            core multiplies its `(B, N, T, H)` output instead of the
+            `(B, N, T, S)` weights: `empty_row_filter`).
     """
     dtype = scores.dtype
     scores = ops.cast(scores, "float32")
     if mask is None:
         return ops.cast(ops.softmax(scores, axis=axis), dtype)
-    scores = ops.where(mask, scores, -1e9)
-    weights = ops.softmax(scores, axis=axis) * ops.cast(mask, "float32")
+    weights = ops.softmax(ops.where(mask, scores, -1e9), axis=axis)
+    if zero_empty_rows:
+        weights = weights * empty_row_filter(mask, "float32", axis)
     return ops.cast(weights, dtype)
+
+
+def empty_row_filter(mask, dtype, axis=-1):
+    """1 where a row of `mask` has any key to attend to, 0 where it has
+    none, with `axis` kept (size 1) so it broadcasts over the rows."""
+    return ops.cast(ops.any(mask, axis=axis, keepdims=True), dtype)
 
 
 def attention_weights(query, key, mask=None, scale=None):

@@ -3,6 +3,7 @@ from keras import ops
 
 from keras_attn.checks import check_positive_int
 from keras_attn.layers.attention_utils import compute_attention_mask
+from keras_attn.layers.attention_utils import empty_row_filter
 from keras_attn.layers.attention_utils import masked_softmax
 from keras_attn.layers.initializers import clone_initializer
 from keras_attn.saving import register
@@ -266,9 +267,16 @@ class MultiHeadAttention(keras.layers.Layer):
             mask = ops.expand_dims(mask, 1)  # (B, 1, T, S)
         query = query * ops.cast(1.0 / self.key_dim**0.5, query.dtype)
         scores = ops.einsum("bnth,bnsh->bnts", query, key)  # (B, N, T, S)
-        weights = masked_softmax(scores, mask)  # (B, N, T, S)
+        # Fully masked rows are zeroed once, on the (B, N, T, H) output
+        # rather than the (B, N, T, S) weights: S / H times fewer elements
+        # (1.2x faster GPT train steps, docs/benchmarks.md).
+        weights = masked_softmax(scores, mask, zero_empty_rows=False)
         dropped = self.dropout_layer(weights, training=training)
         output = ops.einsum("bnts,bnsh->bnth", dropped, value)  # (B, N, T, H)
+        if mask is not None:
+            visible = empty_row_filter(mask, output.dtype)  # (B, 1, T, 1)
+            output = output * visible
+            weights = weights * visible if return_attention_scores else weights
         batch, length = ops.shape(output)[0], ops.shape(output)[2]
         output = ops.reshape(
             ops.transpose(output, (0, 2, 1, 3)),
