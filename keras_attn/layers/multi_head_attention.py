@@ -4,6 +4,7 @@ from keras import ops
 from keras_attn.checks import check_positive_int
 from keras_attn.layers.attention_utils import compute_attention_mask
 from keras_attn.layers.attention_utils import empty_row_filter
+from keras_attn.layers.attention_utils import fused_attention
 from keras_attn.layers.attention_utils import masked_softmax
 from keras_attn.layers.initializers import clone_initializer
 from keras_attn.saving import register
@@ -35,7 +36,9 @@ class MultiHeadAttention(keras.layers.Layer):
     The attention itself runs in one head-major `(B, N, T, H)` layout for
     every call, with or without a cache, scores or dropout: the keys and
     values of the cache are kept in that layout, so a decoding step writes
-    one slice of each and attends with two batched matrix products.
+    one slice of each and attends with two batched matrix products. With
+    `flash_attention`, calls that allow it go through the backend's fused
+    kernel instead (see the argument).
 
     Args:
         num_heads: number of heads.
@@ -46,6 +49,12 @@ class MultiHeadAttention(keras.layers.Layer):
         output_dim: width of the output; the query width by default.
         kernel_initializer: initializer of the projection kernels; every
             projection gets its own clone.
+        flash_attention: route calls that need no weights back, no active
+            dropout and no cache through `keras.ops.dot_product_attention`,
+            which runs a fused flash kernel where the backend and device
+            have one (cuDNN on GPUs under JAX) and its own implementation
+            elsewhere. Off by default: on CPUs the batched matrix products
+            of the default path are faster (docs/benchmarks.md).
         **kwargs: base layer arguments.
 
     Call arguments:
@@ -96,10 +105,16 @@ class MultiHeadAttention(keras.layers.Layer):
         use_bias=True,
         output_dim=None,
         kernel_initializer="glorot_uniform",
+        flash_attention=False,
         **kwargs,
     ):
         super().__init__(**kwargs)
         check_positive_int(num_heads, "num_heads")
+        if not isinstance(flash_attention, bool):
+            raise TypeError(
+                f"`flash_attention` must be True or False; received "
+                f"{flash_attention!r}."
+            )
         check_positive_int(key_dim, "key_dim")
         check_positive_int(value_dim, "value_dim", allow_none=True)
         if not 0.0 <= dropout < 1.0:
@@ -111,6 +126,7 @@ class MultiHeadAttention(keras.layers.Layer):
         self.use_bias = use_bias
         self.output_dim = output_dim
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.flash_attention = flash_attention
         self.supports_masking = True
 
     # --- build -------------------------------------------------------------
@@ -263,25 +279,21 @@ class MultiHeadAttention(keras.layers.Layer):
             causal_offset=causal_offset,
             axis=2,
         )  # (B, T, S) or None
-        if mask is not None:
-            mask = ops.expand_dims(mask, 1)  # (B, 1, T, S)
-        query = query * ops.cast(1.0 / self.key_dim**0.5, query.dtype)
-        scores = ops.einsum("bnth,bnsh->bnts", query, key)  # (B, N, T, S)
-        # Fully masked rows are zeroed once, on the (B, N, T, H) output
-        # rather than the (B, N, T, S) weights: S / H times fewer elements
-        # (1.2x faster GPT train steps, docs/benchmarks.md).
-        weights = masked_softmax(scores, mask, zero_empty_rows=False)
-        dropped = self.dropout_layer(weights, training=training)
-        output = ops.einsum("bnts,bnsh->bnth", dropped, value)  # (B, N, T, H)
-        if mask is not None:
-            visible = empty_row_filter(mask, output.dtype)  # (B, 1, T, 1)
-            output = output * visible
-            weights = weights * visible if return_attention_scores else weights
-        batch, length = ops.shape(output)[0], ops.shape(output)[2]
-        output = ops.reshape(
-            ops.transpose(output, (0, 2, 1, 3)),
-            (-1, self.num_heads * self.value_dim),
-        )  # (B * T, N * H)
+        if self._fused(return_attention_scores, cache, training):
+            # (B, N, T, H) -> (B, T, N, H), the fused kernel's layout.
+            query, key, value = (
+                ops.transpose(x, (0, 2, 1, 3)) for x in (query, key, value)
+            )
+            output = fused_attention(
+                query, key, value, mask, 1.0 / self.key_dim**0.5
+            )  # (B, T, N, H)
+        else:
+            output, weights = self._dot_product(
+                query, key, value, mask, return_attention_scores, training
+            )  # (B, N, T, H), (B, N, T, S)
+            output = ops.transpose(output, (0, 2, 1, 3))  # (B, T, N, H)
+        batch, length = ops.shape(output)[0], ops.shape(output)[1]
+        output = ops.reshape(output, (-1, self.num_heads * self.value_dim))
         output = self.output_dense(output)  # (B * T, D)
         output = ops.reshape(output, (batch, length, output.shape[-1]))  # (B, T, D)
         results = (output,)
@@ -290,6 +302,36 @@ class MultiHeadAttention(keras.layers.Layer):
         if cache is not None:
             results += (cache,)
         return results[0] if len(results) == 1 else results
+
+    def _dot_product(self, query, key, value, mask, return_scores, training):
+        """softmax(Q Kᵀ / √H) V over head-major heads: the batched matrix
+        products every call takes unless `_fused` says otherwise."""
+        if mask is not None:
+            mask = ops.expand_dims(mask, 1)  # (B, 1, T, S)
+        query = query * ops.cast(1.0 / self.key_dim**0.5, query.dtype)
+        scores = ops.einsum("bnth,bnsh->bnts", query, key)  # (B, N, T, S)
+        # Fully masked rows are zeroed once, on the (B, N, T, H) output
+        # rather than the (B, N, T, S) weights: S / H times fewer elements
+        # (GPT train steps ~1.17x faster, docs/benchmarks.md).
+        weights = masked_softmax(scores, mask, zero_empty_rows=False)
+        dropped = self.dropout_layer(weights, training=training)
+        output = ops.einsum("bnts,bnsh->bnth", dropped, value)  # (B, N, T, H)
+        if mask is not None:
+            visible = empty_row_filter(mask, output.dtype)  # (B, 1, T, 1)
+            output = output * visible
+            weights = weights * visible if return_scores else weights
+        return output, weights
+
+    def _fused(self, return_attention_scores, cache, training):
+        """Whether this call goes through `keras.ops.dot_product_attention`
+        (a flash kernel where the backend and device have one, e.g. cuDNN
+        under JAX): asked for by `flash_attention`, and only for a call that
+        needs no weights back, no active dropout on them and no cache (a
+        decoding step attends one query; there is nothing to fuse)."""
+        dropout_active = self.dropout > 0 and bool(training)
+        return self.flash_attention and not (
+            return_attention_scores or dropout_active or cache is not None
+        )
 
     # --- caches ------------------------------------------------------------
 
@@ -338,6 +380,7 @@ class MultiHeadAttention(keras.layers.Layer):
                 "kernel_initializer": keras.initializers.serialize(
                     self.kernel_initializer
                 ),
+                "flash_attention": self.flash_attention,
             }
         )
         return config

@@ -22,6 +22,9 @@ class TransformerBlock(keras.layers.Layer):
         normalize_first: pre-LN (on each sublayer's input) instead of
             post-LN (after each residual add).
         kernel_initializer: initializer of every kernel.
+        flash_attention: let the attention sublayers use
+            `keras.ops.dot_product_attention`'s fused kernel where the call
+            allows it (see `MultiHeadAttention`).
         **kwargs: base layer arguments.
     """
 
@@ -34,6 +37,7 @@ class TransformerBlock(keras.layers.Layer):
         layer_norm_epsilon=1e-5,
         normalize_first=False,
         kernel_initializer="glorot_uniform",
+        flash_attention=False,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -44,6 +48,7 @@ class TransformerBlock(keras.layers.Layer):
         self.layer_norm_epsilon = layer_norm_epsilon
         self.normalize_first = normalize_first
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.flash_attention = flash_attention
         self.supports_masking = True
 
     # --- sublayer builders -------------------------------------------------
@@ -73,6 +78,7 @@ class TransformerBlock(keras.layers.Layer):
             key_dim=self._key_dim(query_shape[-1]),
             dropout=self.dropout,
             kernel_initializer=clone_initializer(self.kernel_initializer),
+            flash_attention=self.flash_attention,
             dtype=self.dtype_policy,
             name=name,
             **kwargs,
@@ -166,6 +172,7 @@ class TransformerBlock(keras.layers.Layer):
                 "kernel_initializer": keras.initializers.serialize(
                     self.kernel_initializer
                 ),
+                "flash_attention": self.flash_attention,
             }
         )
         return config

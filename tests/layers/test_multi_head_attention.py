@@ -196,3 +196,57 @@ def test_bad_arguments_raise(kwargs, message):
 def test_wrong_padding_mask_length_raises():
     with pytest.raises(ValueError, match="key_mask"):
         MultiHeadAttention(2, 4)(QUERY, VALUE, value_mask=np.ones((2, 5), bool))
+
+
+def _twins(cls, **kwargs):
+    """The default layer and a `flash_attention=True` copy with its weights."""
+    default = cls(num_heads=2, key_dim=4, **kwargs)
+    config = default.get_config()
+    config["flash_attention"] = True
+    fused = cls.from_config(config)
+    return default, fused
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_flash_attention_route_matches_the_default_path(causal):
+    default, fused = _twins(MultiHeadSelfAttention, causal=causal)
+    default(QUERY)
+    fused(QUERY)
+    fused.set_weights(default.get_weights())
+    assert fused._fused(False, None, None) and not default._fused(False, None, None)
+    assert_close(fused(QUERY, mask=TARGET_PADDING), default(QUERY, mask=TARGET_PADDING))
+
+
+def test_flash_attention_route_cross_attention_and_empty_rows():
+    default, fused = _twins(MultiHeadAttention)
+    default(QUERY, VALUE)
+    fused(QUERY, VALUE)
+    fused.set_weights(default.get_weights())
+    assert_close(
+        fused(QUERY, VALUE, value_mask=SOURCE_PADDING),
+        default(QUERY, VALUE, value_mask=SOURCE_PADDING),
+    )
+    no_keys = np.zeros((2, 7), bool)
+    out = to_numpy(fused(QUERY, VALUE, value_mask=no_keys))
+    np.testing.assert_array_equal(
+        out, to_numpy(default(QUERY, VALUE, value_mask=no_keys))
+    )
+
+
+def test_flash_attention_only_where_the_call_allows_it():
+    layer = MultiHeadSelfAttention(num_heads=2, key_dim=4, flash_attention=True)
+    dropping = MultiHeadSelfAttention(2, 4, dropout=0.5, flash_attention=True)
+    cache = (np.zeros((2, 2, 5, 4), "float32"),) * 2
+    assert layer._fused(False, None, True)  # no dropout to apply
+    assert not layer._fused(True, None, None)  # weights asked for
+    assert not layer._fused(False, cache, None)  # a decoding step
+    assert not dropping._fused(False, None, True)  # dropout on the weights
+    assert dropping._fused(False, None, False)  # inference
+    out, weights = layer(QUERY, return_attention_scores=True)
+    assert tuple(weights.shape) == (2, 2, 5, 5)
+
+
+def test_flash_attention_is_a_boolean_off_by_default():
+    assert MultiHeadSelfAttention(2, 4).get_config()["flash_attention"] is False
+    with pytest.raises(TypeError, match="flash_attention"):
+        MultiHeadAttention(2, 4, flash_attention="yes")

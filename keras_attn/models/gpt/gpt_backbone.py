@@ -30,6 +30,9 @@ class GPTBackbone(Backbone):
         dropout: dropout rate (embeddings, attention, sublayers).
         max_sequence_length: the longest sequence (position table size).
         layer_norm_epsilon: epsilon of every LayerNorm.
+        flash_attention: route the self-attention of training and prefill
+            through `keras.ops.dot_product_attention`'s fused kernel (cuDNN
+            on GPUs under JAX; see `MultiHeadAttention`). Off by default.
         dtype: dtype policy of the layers (e.g. `"mixed_bfloat16"`); the
             global policy by default.
         **kwargs: `keras.Model` arguments (`name`, ...).
@@ -69,6 +72,7 @@ class GPTBackbone(Backbone):
         dropout=0.0,
         max_sequence_length=1024,
         layer_norm_epsilon=1e-5,
+        flash_attention=False,
         dtype=None,
         **kwargs,
     ):
@@ -99,6 +103,7 @@ class GPTBackbone(Backbone):
                 activation=gelu_approximate,
                 layer_norm_epsilon=layer_norm_epsilon,
                 normalize_first=True,
+                flash_attention=flash_attention,
                 kernel_initializer=keras.initializers.RandomNormal(stddev=0.02),
                 dtype=dtype,
                 name=f"transformer_layer_{i}",
@@ -132,6 +137,7 @@ class GPTBackbone(Backbone):
         self.dropout = dropout
         self.max_sequence_length = max_sequence_length
         self.layer_norm_epsilon = layer_norm_epsilon
+        self.flash_attention = flash_attention
 
     def init_cache(self, batch_size, max_length):
         """Empty key/value caches, one per layer (see
