@@ -47,6 +47,7 @@ lint: $(VENV)/.dev
 bench: $(VENV)/.dev
 	$(BIN)/python benchmarks/layers.py
 	$(BIN)/python benchmarks/date_seq2seq.py
+	$(BIN)/python benchmarks/generation.py
 
 clean:
 	rm -rf $(VENV) site outputs
