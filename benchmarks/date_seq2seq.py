@@ -43,6 +43,7 @@ def main(argv=None):
     p.add_argument("--seed", type=int, default=0)
     flags = p.parse_args(argv)
     print(hardware())
+    print("load avg before: " + " ".join(f"{v:.2f}" for v in os.getloadavg()))
     args = date_seq2seq.parse_args(["--verbose", "2", "--seed", str(flags.seed)])
     _, history = date_seq2seq.train(args)
     epochs, accuracy, seconds = history[-1]
@@ -68,6 +69,7 @@ def main(argv=None):
     print("|---|---|---|---|")
     for name, e, a, s in rows:
         print(f"| {name} | {e} | {a:.2%} | {s:.1f} |")
+    print("load avg after: " + " ".join(f"{v:.2f}" for v in os.getloadavg()))
 
 
 if __name__ == "__main__":
