@@ -47,33 +47,40 @@ def step_shapes(batch, length, width, intermediate):
     return shapes
 
 
+def _median_seconds(run, pairs, steps, rounds):
+    """Median seconds of one `run(pairs)` call over `rounds` of `steps`;
+    `float` of the result waits for the device."""
+    float(run(pairs))  # traces and compiles
+    times = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        for _ in range(steps):
+            out = run(pairs)
+        float(out)
+        times.append((time.perf_counter() - start) / steps)
+    return statistics.median(times)
+
+
 def _rate_tf(shapes, dtype, jit, repeat, steps, rounds):
     import tensorflow as tf
 
     rng = np.random.default_rng(0)
+
+    @tf.function(jit_compile=jit)
+    def run(pairs):
+        return tf.add_n([tf.reduce_sum(tf.matmul(a, b)) for a, b in pairs])
+
     results = []
     for m, k, n in shapes:
         pairs = [
-            (
-                tf.constant(rng.standard_normal((m, k), np.float32), dtype=dtype),
-                tf.constant(rng.standard_normal((k, n), np.float32), dtype=dtype),
+            tuple(
+                tf.constant(rng.standard_normal(shape, np.float32), dtype=dtype)
+                for shape in ((m, k), (k, n))
             )
             for _ in range(repeat)
         ]
-
-        @tf.function(jit_compile=jit)
-        def run(pairs):
-            return tf.add_n([tf.reduce_sum(tf.matmul(a, b)) for a, b in pairs])
-
-        float(run(pairs))
-        times = []
-        for _ in range(rounds):
-            start = time.perf_counter()
-            for _ in range(steps):
-                out = run(pairs)
-            float(out)
-            times.append((time.perf_counter() - start) / steps)
-        results.append((2 * m * k * n * repeat, statistics.median(times)))
+        seconds = _median_seconds(run, pairs, steps, rounds)
+        results.append((2 * m * k * n * repeat, seconds))
     return results
 
 
@@ -82,29 +89,22 @@ def _rate_jax(shapes, dtype, jit, repeat, steps, rounds):
     import jax.numpy as jnp
 
     rng = np.random.default_rng(0)
+
+    def run(pairs):
+        return sum(jnp.sum(a @ b) for a, b in pairs)
+
+    run = jax.jit(run) if jit else run
     results = []
     for m, k, n in shapes:
         pairs = [
-            (
-                jnp.asarray(rng.standard_normal((m, k), np.float32), dtype=dtype),
-                jnp.asarray(rng.standard_normal((k, n), np.float32), dtype=dtype),
+            tuple(
+                jnp.asarray(rng.standard_normal(shape, np.float32), dtype=dtype)
+                for shape in ((m, k), (k, n))
             )
             for _ in range(repeat)
         ]
-
-        def run(pairs):
-            return sum(jnp.sum(a @ b) for a, b in pairs)
-
-        run = jax.jit(run) if jit else run
-        float(run(pairs))
-        times = []
-        for _ in range(rounds):
-            start = time.perf_counter()
-            for _ in range(steps):
-                out = run(pairs)
-            float(out)
-            times.append((time.perf_counter() - start) / steps)
-        results.append((2 * m * k * n * repeat, statistics.median(times)))
+        seconds = _median_seconds(run, pairs, steps, rounds)
+        results.append((2 * m * k * n * repeat, seconds))
     return results
 
 

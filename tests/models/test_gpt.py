@@ -272,28 +272,16 @@ def test_flash_attention_backbone_matches_and_round_trips():
     """`flash_attention=True` routes training and prefill through
     `keras.ops.dot_product_attention` (its own implementation on a CPU):
     the same logits and the same generated ids, and the flag is saved."""
-    sizes = dict(
-        vocabulary_size=50,
-        num_layers=2,
-        num_heads=2,
-        hidden_dim=8,
-        intermediate_dim=16,
-        max_sequence_length=32,
-    )
-    default = GPTCausalLM(GPTBackbone(**sizes))
-    fused = GPTCausalLM(GPTBackbone(**sizes, flash_attention=True))
+    default, fused = small_lm(), small_lm(flash_attention=True)
     fused.set_weights(default.get_weights())
-    ids = np.array([[3, 4, 5, 6, 0, 0], [7, 8, 9, 10, 11, 12]], "int32")
-    inputs = {"token_ids": ids, "padding_mask": (ids != 0).astype("int32")}
-    valid = ids != 0
+    valid = TOKENS != 0
     np.testing.assert_allclose(
-        np.asarray(fused.predict_on_batch(inputs))[valid],
-        np.asarray(default.predict_on_batch(inputs))[valid],
+        np.asarray(fused.predict_on_batch(inputs()))[valid],
+        np.asarray(default.predict_on_batch(inputs()))[valid],
         atol=1e-5,
     )
-    prompts = [[3, 4, 5], [7, 8]]
     np.testing.assert_array_equal(
-        fused.generate(prompts, 5), default.generate(prompts, 5)
+        fused.generate(PROMPTS, 5), default.generate(PROMPTS, 5)
     )
     config = fused.backbone.get_config()
     assert config["flash_attention"] is True
