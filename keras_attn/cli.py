@@ -218,6 +218,11 @@ def _recipe(task):
     return importlib.import_module(f"keras_attn.recipes.{TASKS[task][0]}")
 
 
+# Switches with a `--no-` twin (training.add_flags): `jit: false` in a config
+# is `--no-jit`, not "leave it to auto".
+NEGATABLE = ("jit",)
+
+
 def _config_flags(path):
     """A YAML/JSON mapping of task flags -> command-line flags."""
     with open(path, encoding="utf-8") as f:
@@ -247,6 +252,8 @@ def _config_flags(path):
         flag = "--" + str(name).replace("_", "-")
         if value is True:
             flags.append(flag)
+        elif value is False and name in NEGATABLE:
+            flags.append("--no-" + str(name).replace("_", "-"))
         elif value is False or value is None:
             continue
         elif isinstance(value, (dict, list)):

@@ -274,3 +274,11 @@ def test_mistakes_exit_2_with_one_line_and_no_traceback(
         port = str(busy.getsockname()[1])
         error = one_line_error("serve", str(saved_model), "--port", port)
     assert "address already in use" in error.lower()
+
+
+def test_config_false_turns_a_negatable_switch_off(tmp_path):
+    from keras_attn.cli import _config_flags
+
+    config = tmp_path / "flags.yaml"
+    config.write_text("jit: false\ntiny: true\nverbose: 0\nseed: null\n")
+    assert _config_flags(str(config)) == ["--no-jit", "--tiny", "--verbose", "0"]

@@ -280,6 +280,9 @@ class MultiHeadAttention(keras.layers.Layer):
             axis=2,
         )  # (B, T, S) or None
         if self._fused(return_attention_scores, cache, training):
+            if mask is not None:  # (B|1, T|1, S|1) -> (B|1, T, S), as kernels want
+                shape = (ops.shape(mask)[0], ops.shape(query)[2], ops.shape(key)[2])
+                mask = ops.broadcast_to(mask, shape)
             # (B, N, T, H) -> (B, T, N, H), the fused kernel's layout.
             query, key, value = (
                 ops.transpose(x, (0, 2, 1, 3)) for x in (query, key, value)

@@ -116,6 +116,7 @@ def from_flags(args):
     keras_attn: training in ...
     >>> training.from_flags(args) is strategy, args.batch_size
     (True, 32)
+    >>> _ = training.set_precision("float32")  # what the rest of the run expects
     """
     if not isinstance(args.strategy, str):
         return args.strategy

@@ -67,11 +67,17 @@ def gpus():
 
         for device in jax.devices():
             if device.platform == "gpu":
-                capability = getattr(device, "compute_capability", None)
-                found.append(
-                    (device.device_kind, float(capability) if capability else None)
-                )
+                found.append((device.device_kind, _capability(device)))
     return found
+
+
+def _capability(device):
+    """A CUDA device's compute capability as a float ("9.0" -> 9.0); None
+    for other GPUs (ROCm names its architecture instead, e.g. "gfx90a")."""
+    try:
+        return float(getattr(device, "compute_capability", None))
+    except (TypeError, ValueError):
+        return None
 
 
 def fastest_config(

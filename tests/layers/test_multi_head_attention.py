@@ -215,6 +215,7 @@ def test_flash_attention_route_matches_the_default_path(causal):
     fused.set_weights(default.get_weights())
     assert fused._fused(False, None, None) and not default._fused(False, None, None)
     assert_close(fused(QUERY, mask=TARGET_PADDING), default(QUERY, mask=TARGET_PADDING))
+    assert_close(fused(QUERY), default(QUERY))  # causal-only mask, or none
 
 
 def test_flash_attention_route_cross_attention_and_empty_rows():

@@ -269,9 +269,10 @@ def test_attention_scores_are_causal():
 
 
 def test_flash_attention_backbone_matches_and_round_trips():
-    """`flash_attention=True` routes training and prefill through
+    """`flash_attention=True` routes full-sequence calls through
     `keras.ops.dot_product_attention` (its own implementation on a CPU):
-    the same logits and the same generated ids, and the flag is saved."""
+    the same logits, generation (on the cache, the default path) unchanged,
+    and the flag is saved."""
     default, fused = small_lm(), small_lm(flash_attention=True)
     fused.set_weights(default.get_weights())
     valid = TOKENS != 0

@@ -54,7 +54,7 @@ def _parsed(argv):
 
 
 def test_from_flags_applies_the_pick_and_says_so(capsys):
-    args = _parsed([])
+    args = _parsed(["--strategy", "one_device"])  # one replica: XLA as picked
     assert (args.mixed_precision, args.jit_compile) == ("auto", None)
     training.from_flags(args)
     picked = hardware.fastest_config()
@@ -67,12 +67,14 @@ def test_from_flags_applies_the_pick_and_says_so(capsys):
 
 
 def test_float32_is_one_flag_away(capsys):
-    args = _parsed(["--mixed-precision", "float32"])
+    args = _parsed(["--mixed-precision", "float32", "--strategy", "one_device"])
     training.from_flags(args)
     assert keras.config.dtype_policy().name == "float32"
     assert args.jit_compile is True
     assert "training in float32 with XLA" in capsys.readouterr().out
-    args = _parsed(["--mixed-precision", "float32", "--no-jit"])
+    args = _parsed(
+        ["--mixed-precision", "float32", "--no-jit", "--strategy", "one_device"]
+    )
     training.from_flags(args)
     assert args.jit_compile is False
 
@@ -80,3 +82,13 @@ def test_float32_is_one_flag_away(capsys):
 def test_set_precision_auto_picks():
     policy = training.set_precision("auto")
     assert policy.name == hardware.fastest_config().precision
+
+
+def test_capability_of_cuda_and_other_gpus():
+    class Device:
+        def __init__(self, capability):
+            self.compute_capability = capability
+
+    assert hardware._capability(Device("9.0")) == 9.0
+    assert hardware._capability(Device("gfx90a")) is None  # ROCm
+    assert hardware._capability(object()) is None

@@ -30,9 +30,11 @@ class GPTBackbone(Backbone):
         dropout: dropout rate (embeddings, attention, sublayers).
         max_sequence_length: the longest sequence (position table size).
         layer_norm_epsilon: epsilon of every LayerNorm.
-        flash_attention: route the self-attention of training and prefill
-            through `keras.ops.dot_product_attention`'s fused kernel (cuDNN
-            on GPUs under JAX; see `MultiHeadAttention`). Off by default.
+        flash_attention: route the self-attention of full-sequence calls
+            (training, `predict`) through `keras.ops.dot_product_attention`'s
+            fused kernel (cuDNN on GPUs under JAX; see `MultiHeadAttention`);
+            generation, which runs on the cache, keeps the default path.
+            Off by default.
         dtype: dtype policy of the layers (e.g. `"mixed_bfloat16"`); the
             global policy by default.
         **kwargs: `keras.Model` arguments (`name`, ...).
