@@ -61,44 +61,37 @@ def _median_seconds(run, pairs, steps, rounds):
     return statistics.median(times)
 
 
-def _rate_tf(shapes, dtype, jit, repeat, steps, rounds):
+def _backend_tf(dtype, jit):
+    """(array maker, timed function) of TensorFlow for one dtype and path."""
     import tensorflow as tf
-
-    rng = np.random.default_rng(0)
 
     @tf.function(jit_compile=jit)
     def run(pairs):
         return tf.add_n([tf.reduce_sum(tf.matmul(a, b)) for a, b in pairs])
 
-    results = []
-    for m, k, n in shapes:
-        pairs = [
-            tuple(
-                tf.constant(rng.standard_normal(shape, np.float32), dtype=dtype)
-                for shape in ((m, k), (k, n))
-            )
-            for _ in range(repeat)
-        ]
-        seconds = _median_seconds(run, pairs, steps, rounds)
-        results.append((2 * m * k * n * repeat, seconds))
-    return results
+    return lambda x: tf.constant(x, dtype=dtype), run
 
 
-def _rate_jax(shapes, dtype, jit, repeat, steps, rounds):
+def _backend_jax(dtype, jit):
+    """(array maker, timed function) of JAX for one dtype and path."""
     import jax
     import jax.numpy as jnp
-
-    rng = np.random.default_rng(0)
 
     def run(pairs):
         return sum(jnp.sum(a @ b) for a, b in pairs)
 
-    run = jax.jit(run) if jit else run
+    return lambda x: jnp.asarray(x, dtype=dtype), jax.jit(run) if jit else run
+
+
+def _timed_shapes(backend, shapes, dtype, jit, repeat, steps, rounds):
+    """[(FLOPs, median seconds)] of one call per shape: `repeat` products."""
+    array, run = backend(dtype, jit)
+    rng = np.random.default_rng(0)
     results = []
     for m, k, n in shapes:
         pairs = [
             tuple(
-                jnp.asarray(rng.standard_normal(shape, np.float32), dtype=dtype)
+                array(rng.standard_normal(shape, np.float32))
                 for shape in ((m, k), (k, n))
             )
             for _ in range(repeat)
@@ -114,14 +107,16 @@ def gemm_rates(batch, length, width, intermediate, repeat=4, steps=5, rounds=3):
     import keras
 
     backend = keras.backend.backend()
-    rate = {"tensorflow": _rate_tf, "jax": _rate_jax}.get(backend)
-    if rate is None:
+    make = {"tensorflow": _backend_tf, "jax": _backend_jax}.get(backend)
+    if make is None:
         raise SystemExit(f"gemm.py supports tensorflow and jax, not {backend}.")
     shapes = step_shapes(batch, length, width, intermediate)
     rates = {}
     for dtype in ("float32", "bfloat16"):
         for path in ("ops", "xla"):
-            timed = rate(shapes, dtype, path == "xla", repeat, steps, rounds)
+            timed = _timed_shapes(
+                make, shapes, dtype, path == "xla", repeat, steps, rounds
+            )
             flops = sum(f for f, _ in timed)
             seconds = sum(s for _, s in timed)
             rates[(dtype, path)] = flops / seconds / 1e9

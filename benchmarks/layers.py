@@ -91,15 +91,11 @@ def environment_lines():
 
 def _cpu_flags():
     """The CPU features that decide the fast bfloat16 path."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            flags = next(line for line in f if line.startswith("flags")).split()
-    except (OSError, StopIteration):
-        return "unknown"
+    from keras_attn.training.hardware import cpu_flags
+
+    flags = cpu_flags()
     wanted = ("avx512f", "avx512_bf16", "amx_bf16", "amx_tile")
-    return " ".join(flag for flag in wanted if flag in flags) or "none of " + str(
-        wanted
-    )
+    return " ".join(flag for flag in wanted if flag in flags) or "none of these"
 
 
 def _print_header(args):

@@ -110,15 +110,15 @@ class MultiHeadAttention(keras.layers.Layer):
     ):
         super().__init__(**kwargs)
         check_positive_int(num_heads, "num_heads")
+        check_positive_int(key_dim, "key_dim")
+        check_positive_int(value_dim, "value_dim", allow_none=True)
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"`dropout` must be in [0, 1); received {dropout}.")
         if not isinstance(flash_attention, bool):
             raise TypeError(
                 f"`flash_attention` must be True or False; received "
                 f"{flash_attention!r}."
             )
-        check_positive_int(key_dim, "key_dim")
-        check_positive_int(value_dim, "value_dim", allow_none=True)
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"`dropout` must be in [0, 1); received {dropout}.")
         self.num_heads = num_heads
         self.key_dim = key_dim
         self.value_dim = value_dim or key_dim
@@ -279,6 +279,7 @@ class MultiHeadAttention(keras.layers.Layer):
             causal_offset=causal_offset,
             axis=2,
         )  # (B, T, S) or None
+        scale = 1.0 / self.key_dim**0.5
         if self._fused(return_attention_scores, cache, training):
             if mask is not None:  # (B|1, T|1, S|1) -> (B|1, T, S), as kernels want
                 shape = (ops.shape(mask)[0], ops.shape(query)[2], ops.shape(key)[2])
@@ -287,12 +288,10 @@ class MultiHeadAttention(keras.layers.Layer):
             query, key, value = (
                 ops.transpose(x, (0, 2, 1, 3)) for x in (query, key, value)
             )
-            output = fused_attention(
-                query, key, value, mask, 1.0 / self.key_dim**0.5
-            )  # (B, T, N, H)
+            output = fused_attention(query, key, value, mask, scale)  # (B, T, N, H)
         else:
             output, weights = self._dot_product(
-                query, key, value, mask, return_attention_scores, training
+                query, key, value, mask, scale, return_attention_scores, training
             )  # (B, N, T, H), (B, N, T, S)
             output = ops.transpose(output, (0, 2, 1, 3))  # (B, T, N, H)
         batch, length = ops.shape(output)[0], ops.shape(output)[1]
@@ -306,12 +305,12 @@ class MultiHeadAttention(keras.layers.Layer):
             results += (cache,)
         return results[0] if len(results) == 1 else results
 
-    def _dot_product(self, query, key, value, mask, return_scores, training):
-        """softmax(Q Kᵀ / √H) V over head-major heads: the batched matrix
+    def _dot_product(self, query, key, value, mask, scale, return_scores, training):
+        """softmax(Q Kᵀ · scale) V over head-major heads: the batched matrix
         products every call takes unless `_fused` says otherwise."""
         if mask is not None:
             mask = ops.expand_dims(mask, 1)  # (B, 1, T, S)
-        query = query * ops.cast(1.0 / self.key_dim**0.5, query.dtype)
+        query = query * ops.cast(scale, query.dtype)
         scores = ops.einsum("bnth,bnsh->bnts", query, key)  # (B, N, T, S)
         # Fully masked rows are zeroed once, on the (B, N, T, H) output
         # rather than the (B, N, T, S) weights: S / H times fewer elements

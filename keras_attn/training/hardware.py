@@ -117,56 +117,47 @@ def fastest_config(
     backend = backend or keras.backend.backend()
     flags = cpu_flags() if flags is None else flags
     devices = gpus() if devices is None else devices
-    rnn_on_cpu = workload == "rnn" and not devices
-    if rnn_on_cpu:
-        picked = Config(
-            "float32",
-            backend != "tensorflow",
-            "a recurrent model on a CPU: "
-            + (
-                "TensorFlow's graph loop beats XLA's, and bfloat16 does not pay"
-                if backend == "tensorflow"
-                else f"{backend}'s only path is XLA"
-            ),
-        )
-    elif devices:
+    picked, reason = _precision(workload, backend, flags, devices)
+    if precision not in (None, "auto") and precision != picked:
+        picked, reason = precision, "chosen with --mixed-precision"
+    return Config(picked, _uses_xla(picked, workload, backend, devices), reason)
+
+
+def _precision(workload, backend, flags, devices):
+    """The fastest policy for the machine, and why."""
+    if workload == "rnn" and not devices:
+        if backend == "tensorflow":
+            why = "TensorFlow's graph loop beats XLA's, and bfloat16 does not pay"
+        else:
+            why = f"{backend}'s only path is XLA"
+        return "float32", "a recurrent model on a CPU: " + why
+    if devices:
         name, capability = devices[0]
         if capability is not None and capability >= 8.0:
-            picked = Config(
-                "mixed_bfloat16", True, f"the GPU ({name}) has bfloat16 tensor cores"
-            )
-        elif capability is not None and capability >= 7.0:
-            picked = Config(
-                "mixed_float16", True, f"the GPU ({name}) has float16 tensor cores"
-            )
-        else:
-            picked = Config("float32", True, f"the GPU ({name}) has no tensor cores")
-    else:
-        bf16 = [flag for flag in BF16_CPU_FLAGS if flag in flags]
-        if bf16 and backend == "tensorflow":
-            picked = Config(
-                "mixed_bfloat16",
-                False,
-                f"the CPU has {bf16[0].upper().replace('_', '-')}: TensorFlow's "
-                "oneDNN bfloat16 kernels, fastest without XLA",
-            )
-        elif bf16:
-            picked = Config(
-                "float32",
-                True,
-                f"the CPU has {bf16[0].upper().replace('_', '-')}, but "
-                f"{backend}'s only path is XLA, where bfloat16 train steps "
-                "measured slower than float32 ones on a CPU",
-            )
-        else:
-            picked = Config("float32", True, "no bfloat16 hardware was found")
-    if precision in (None, "auto") or precision == picked.precision:
-        return picked
-    # A precision the user chose: XLA unless it is bfloat16 on a CPU under
-    # TensorFlow (the oneDNN path, see above).
+            return "mixed_bfloat16", f"the GPU ({name}) has bfloat16 tensor cores"
+        if capability is not None and capability >= 7.0:
+            return "mixed_float16", f"the GPU ({name}) has float16 tensor cores"
+        return "float32", f"the GPU ({name}) has no tensor cores"
+    bf16 = [flag.upper().replace("_", "-") for flag in BF16_CPU_FLAGS if flag in flags]
+    if not bf16:
+        return "float32", "no bfloat16 hardware was found"
+    if backend == "tensorflow":
+        return "mixed_bfloat16", (
+            f"the CPU has {bf16[0]}: TensorFlow's oneDNN bfloat16 kernels, "
+            "fastest without XLA"
+        )
+    return "float32", (
+        f"the CPU has {bf16[0]}, but {backend}'s only path is XLA, where "
+        "bfloat16 train steps measured slower than float32 ones on a CPU"
+    )
+
+
+def _uses_xla(precision, workload, backend, devices):
+    """XLA everywhere except TensorFlow on a CPU for bfloat16 (its oneDNN
+    kernels are the fast path) and for recurrent models (its graph loop
+    beats XLA's)."""
     cpu_graph = not devices and backend == "tensorflow"
-    jit = not (cpu_graph and (precision == "mixed_bfloat16" or rnn_on_cpu))
-    return Config(precision, jit, "chosen with --mixed-precision")
+    return not (cpu_graph and (precision == "mixed_bfloat16" or workload == "rnn"))
 
 
 def describe(config, jit_compile=None):
