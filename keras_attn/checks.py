@@ -1,6 +1,5 @@
 """Argument checks shared across the package: one message for one mistake."""
 
-import argparse
 import math
 
 
@@ -100,39 +99,12 @@ def check_id_batch(ids, vocabulary_size, name="source"):
     return array.astype(np.int32)
 
 
-# --- Command-line flags ------------------------------------------------------
-
-
-class FlagParser(argparse.ArgumentParser):
-    """An `argparse.ArgumentParser` whose usage errors are one line (exit
-    status 2), as every `keras-attn` command promises; `--help` still prints
-    the whole usage."""
-
-    def error(self, message):
-        self.exit(2, f"{self.prog}: error: {message}\n")
-
-
-def _flag_type(name, convert, check):
-    def parse(text):
-        try:
-            value = convert(text)
-        except ValueError:
-            value = None
-        if value is None or not check(value):
-            raise argparse.ArgumentTypeError(f"expected {name}; received {text!r}")
-        return value
-
-    parse.__name__ = name
-    return parse
-
-
-positive_int = _flag_type("a positive integer", int, lambda x: x >= 1)
-non_negative_int = _flag_type("an integer >= 0", int, lambda x: x >= 0)
-positive_float = _flag_type(
-    "a finite number > 0", float, lambda x: math.isfinite(x) and x > 0
-)
-non_negative_float = _flag_type(
-    "a finite number >= 0", float, lambda x: math.isfinite(x) and x >= 0
-)
-probability = _flag_type("a number in (0, 1]", float, lambda x: 0 < x <= 1)
-dropout_rate = _flag_type("a number in [0, 1)", float, lambda x: 0 <= x < 1)
+# --- Command-line flags: defined where the command line can import them
+# without importing Keras (`keras-attn --help` must not load TensorFlow).
+from keras_attn_cli.flags import FlagParser  # noqa: E402, F401
+from keras_attn_cli.flags import dropout_rate  # noqa: E402, F401
+from keras_attn_cli.flags import non_negative_float  # noqa: E402, F401
+from keras_attn_cli.flags import non_negative_int  # noqa: E402, F401
+from keras_attn_cli.flags import positive_float  # noqa: E402, F401
+from keras_attn_cli.flags import positive_int  # noqa: E402, F401
+from keras_attn_cli.flags import probability  # noqa: E402, F401

@@ -17,7 +17,7 @@ import urllib.request
 import numpy as np
 import pytest
 
-from keras_attn import cli
+import keras_attn_cli as cli
 from keras_attn.data import dates
 
 pytestmark = pytest.mark.tf_only  # SavedModels are TensorFlow's.
@@ -277,7 +277,7 @@ def test_mistakes_exit_2_with_one_line_and_no_traceback(
 
 
 def test_config_false_turns_a_negatable_switch_off(tmp_path):
-    from keras_attn.cli import _config_flags
+    from keras_attn_cli import _config_flags
 
     config = tmp_path / "flags.yaml"
     config.write_text("jit: false\ntiny: true\nverbose: 0\nseed: null\n")

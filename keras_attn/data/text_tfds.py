@@ -119,6 +119,42 @@ class Fortunes(_CacheBuilder):
             yield i, {"text": text, "label": label}
 
 
+class Newsgroups(_CacheBuilder):
+    """20 Newsgroups, the by-date split: splits `train` (11,293 documents)
+    and `test` (7,528).
+
+    Features `text` (Text, as the source normalised it: lower case, no
+    punctuation or digits) and `label` (ClassLabel, the 20 group names).
+    """
+
+    VERSION = tfds.core.Version("1.0.0")
+
+    def _info(self):
+        _, _, label_names = corpora.load_newsgroups("train", self.cache_dir)
+        return self.dataset_info_from_configs(
+            description=self.__doc__,
+            features=tfds.features.FeaturesDict(
+                {
+                    "text": tfds.features.Text(),
+                    "label": tfds.features.ClassLabel(names=label_names),
+                }
+            ),
+            supervised_keys=("text", "label"),
+        )
+
+    def _split_generators(self, dl_manager):
+        return {
+            split: self._generate_examples(
+                *corpora.load_newsgroups(split, self.cache_dir)[:2]
+            )
+            for split in corpora.NEWSGROUPS_SPLITS
+        }
+
+    def _generate_examples(self, texts, labels):
+        for i, (text, label) in enumerate(zip(texts, labels)):
+            yield i, {"text": text, "label": label}
+
+
 class Prose(_CacheBuilder):
     """Long English documents, one example per document, split `train` only.
 

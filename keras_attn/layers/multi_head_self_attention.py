@@ -24,7 +24,8 @@ class MultiHeadSelfAttention(MultiHeadAttention):
         key_dim: size of each head, for query, key and value.
         value_dim: `key_dim` or None; accepted so the parent's config
             round-trips (the fused kernel needs one head size).
-        causal: whether every call uses a causal mask (decoder-only models).
+        causal: whether calls use a causal mask by default (decoder-only
+            models); a call's `use_causal_mask` overrides it.
         dropout, use_bias, output_dim, kernel_initializer: as in
             `MultiHeadAttention`.
         **kwargs: base layer arguments.
@@ -34,6 +35,8 @@ class MultiHeadSelfAttention(MultiHeadAttention):
         mask: `(B, T)` padding mask; taken from the Keras mask of `inputs`
             when not given.
         attention_mask: `(B, T, T)` (or `(B, S)` with a cache) boolean mask.
+        use_causal_mask: whether query `i` only sees keys up to `i`; None
+            (the default) means the layer's `causal`.
         cache, cache_update_index: key/value cache, as in
             `MultiHeadAttention`: a `(key, value)` pair of `(B, N, S_max, H)`
             tensors from `init_cache`.
@@ -78,12 +81,14 @@ class MultiHeadSelfAttention(MultiHeadAttention):
         inputs,
         mask=None,
         attention_mask=None,
+        use_causal_mask=None,
         cache=None,
         cache_update_index=None,
         return_attention_scores=False,
         training=None,
     ):
         # B: batch, T: length, D: width, N: heads, H: head size.
+        causal = self.causal if use_causal_mask is None else use_causal_mask
         check_sequences(inputs=inputs)
         mask = keras_mask_of(inputs) if mask is None else mask
         batch, length = ops.shape(inputs)[0], ops.shape(inputs)[1]
@@ -104,7 +109,7 @@ class MultiHeadSelfAttention(MultiHeadAttention):
             query_mask=mask,
             key_mask=mask,
             attention_mask=attention_mask,
-            causal=self.causal,
+            causal=causal,
             cache=cache,
             cache_update_index=cache_update_index,
             return_attention_scores=return_attention_scores,

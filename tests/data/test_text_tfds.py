@@ -61,3 +61,16 @@ def test_prose_builder_gives_one_example_per_document(
 def test_builders_say_how_to_fetch_a_missing_cache(tmp_path):
     with pytest.raises(corpora.MissingDataError, match="run `make data`"):
         prepare(text_tfds.VersePairs, tmp_path, tmp_path / "empty", config="tiny")
+
+
+def test_newsgroups_builder_matches_the_loader(tmp_path, tiny_cache):
+    builder = prepare(text_tfds.Newsgroups, tmp_path, tiny_cache)
+    label = builder.info.features["label"]
+    assert label.names == sorted(synthetic_corpus._GROUP_WORDS)
+    for split in ("train", "test"):
+        texts, labels, _ = corpora.load_newsgroups(split, tiny_cache)
+        got = sorted(
+            (x["text"].decode(), int(x["label"])) for x in read(builder, split)
+        )
+        assert got == sorted(zip(texts, labels))
+    assert builder.info.splits["train"].num_examples == 48

@@ -214,3 +214,39 @@ def test_implicit_keras_masks_equal_explicit_masks():
         encoder_padding_mask=SOURCE_PADDING,
     )
     assert_close(implicit, explicit)
+
+
+@pytest.mark.parametrize("with_encoder", [True, False])
+def test_use_causal_mask_false_matches_keras_hub(with_encoder):
+    hub, ours = _hub_pair(False, with_encoder=with_encoder)
+    source = SOURCE if with_encoder else None
+    kwargs = dict(decoder_padding_mask=TARGET_PADDING, use_causal_mask=False)
+    expected = to_numpy(hub(TARGET, source, **kwargs))
+    out = to_numpy(ours(TARGET, source, **kwargs))
+    assert_close(out[TARGET_PADDING], expected[TARGET_PADDING])
+    # Position 0 now sees the later positions: not the causal output.
+    causal = to_numpy(ours(TARGET, source, decoder_padding_mask=TARGET_PADDING))
+    assert not np.allclose(out[:, 0], causal[:, 0], atol=1e-4)
+    assert_close(out[:, -1][0], causal[:, -1][0])  # the last sees all either way
+
+
+def test_use_causal_mask_false_weights_are_bidirectional():
+    decoder = TransformerDecoder(intermediate_dim=16, num_heads=2)
+    _, scores = decoder(TARGET, use_causal_mask=False, return_attention_scores=True)
+    upper = np.triu(np.ones((5, 5), bool), k=1)
+    assert (to_numpy(scores)[0][:, upper] > 0).all()
+
+
+def test_use_causal_mask_false_with_a_cache_raises():
+    decoder = TransformerDecoder(intermediate_dim=16, num_heads=2)
+    decoder(TARGET)
+    cache = decoder.init_cache(2, 5)
+    with pytest.raises(
+        ValueError, match="cannot be used with a `self_attention_cache`"
+    ):
+        decoder(
+            TARGET[:, :1],
+            self_attention_cache=cache,
+            self_attention_cache_update_index=0,
+            use_causal_mask=False,
+        )

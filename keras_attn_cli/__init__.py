@@ -11,6 +11,10 @@
 `export` writes a trained recipe's model as a string-in/string-out
 SavedModel; `predict`, `generate`, `evaluate` and `serve` work on such
 SavedModels only, through TensorFlow, without the Python model.
+
+This package imports nothing but the standard library until a command
+runs, so `keras-attn --help` and every `keras-attn COMMAND --help` answer
+without loading Keras or TensorFlow (`tests/test_cli.py` checks it).
 """
 
 import argparse
@@ -18,11 +22,12 @@ import json
 import os
 import sys
 
-from keras_attn.checks import FlagParser
-from keras_attn.checks import non_negative_float
-from keras_attn.checks import non_negative_int
-from keras_attn.checks import positive_int
-from keras_attn.checks import probability
+from keras_attn_cli.flags import FlagParser
+from keras_attn_cli.flags import RawHelpFormatter
+from keras_attn_cli.flags import non_negative_float
+from keras_attn_cli.flags import non_negative_int
+from keras_attn_cli.flags import positive_int
+from keras_attn_cli.flags import probability
 
 # Task name -> recipe module under keras_attn.recipes, and its summary.
 TASKS = {
@@ -32,6 +37,7 @@ TASKS = {
     "bert-finetune": ("bert_finetune", "BERT topic classifier on fortunes"),
     "gpt": ("gpt_lm", "GPT causal LM on Shakespeare or the WEB"),
     "semantic-search": ("semantic_search", "real all-MiniLM-L6-v2: search, fine-tune"),
+    "newsgroups": ("newsgroups", "20 Newsgroups: TF-IDF, MiniLM, our BERT, scratch"),
 }
 
 
@@ -84,16 +90,16 @@ def _parser():
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    tasks = "\n".join(f"  {name:14} {text}" for name, (_, text) in TASKS.items())
+    tasks = "\n".join(f"  {name:16} {text}" for name, (_, text) in TASKS.items())
     train = commands.add_parser(
         "train",
         help="train one of the recipe tasks",
-        description="Train a recipe task with `model.fit`. Flags after the "
-        "task go to the task (see `keras-attn train TASK --help`); a "
-        "--config file gives the same flags as a YAML or JSON mapping, and "
-        "flags on the command line win.",
+        description="Train a recipe task with `model.fit`. Flags after the task\n"
+        "go to the task (see `keras-attn train TASK --help`); a --config\n"
+        "file gives the same flags as a YAML or JSON mapping, and flags on\n"
+        "the command line win.",
         epilog=f"tasks:\n{tasks}",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=RawHelpFormatter,
         add_help=False,
     )
     train.add_argument("task", nargs="?", choices=sorted(TASKS), metavar="TASK")
@@ -459,7 +465,3 @@ def _serve(args, rest):
         max_body_bytes=args.max_body_bytes,
         max_string_length=args.max_string_length,
     )
-
-
-if __name__ == "__main__":
-    sys.exit(main())
