@@ -287,3 +287,36 @@ def test_flash_attention_backbone_matches_and_round_trips():
     config = fused.backbone.get_config()
     assert config["flash_attention"] is True
     assert GPTBackbone.from_config(config).transformer_layers[0].flash_attention
+
+
+def assemble(prompts, steps):
+    """Each prompt followed by the non-zero tokens `stream` yielded for it."""
+    rows = [list(row) for row in prompts]
+    for step in steps:
+        assert step.shape == (len(prompts),) and step.dtype == np.int32
+        for row, token in zip(rows, step.tolist()):
+            if token:
+                row.append(token)
+    return rows
+
+
+def test_stream_greedy_equals_full_pass():
+    lm = small_lm()
+    steps = lm.stream(PROMPTS, 5)
+    first = next(steps)  # a generator: one step per next()
+    # The shortest prompt (row 1) starts; rows 0 and 2 still read theirs.
+    assert first[0] == 0 and first[1] != 0 and first[2] == 0
+    rows = assemble(PROMPTS, [first, *steps])
+    assert rows == full_pass_greedy(lm, PROMPTS, 5)
+
+
+@pytest.mark.parametrize("sampler", ["greedy", samplers.TopPSampler(p=0.9)])
+def test_stream_equals_generate_with_seed_and_stop_tokens(sampler):
+    lm = small_lm()
+    free = lm.generate(PROMPTS, 6, sampler=sampler, seed=3)
+    stop = int(free[0, 4 + 1])
+    ids = lm.generate(PROMPTS, 6, sampler=sampler, seed=3, stop_token_ids=[stop])
+    steps = list(lm.stream(PROMPTS, 6, sampler=sampler, seed=3, stop_token_ids=[stop]))
+    assert assemble(PROMPTS, steps) == lm.strip_padding(ids)
+    # Stops early once every row is done, never runs past the longest row.
+    assert len(steps) <= 4 - 1 + 6

@@ -132,7 +132,8 @@ class GPTCausalLM(Task):
         padding_mask=None,
         jit_compile=True,
     ):
-        """Continue each prompt by `max_new_tokens` tokens.
+        """Continue each prompt by `max_new_tokens` tokens (`stream` yields
+        them one step at a time).
 
         Args:
             prompts: a list of lists of token ids (ragged), a padded
@@ -160,6 +161,19 @@ class GPTCausalLM(Task):
             after shorter prompts). The padding id 0 is never generated, so
             `strip_padding` (which drops trailing 0s) recovers each row.
         """
+        sampler = samplers.get(sampler)
+        inputs, needed = self._generate_inputs(
+            prompts, max_new_tokens, sampler, stop_token_ids, seed, padding_mask
+        )
+        generate_function = self.make_generate_function(sampler, jit_compile)
+        ids = generate_function.predict_on_batch(inputs)
+        return np.asarray(ops.convert_to_numpy(ids))[:, :needed]
+
+    def _generate_inputs(
+        self, prompts, max_new_tokens, sampler, stop_token_ids, seed, padding_mask
+    ):
+        """The checked inputs of the decoding loop (see
+        `make_generate_function`) and the output length."""
         rows = self._prompt_rows(prompts, padding_mask)
         if (
             isinstance(max_new_tokens, bool)
@@ -170,7 +184,6 @@ class GPTCausalLM(Task):
                 "`max_new_tokens` must be an integer >= 1; received "
                 f"{max_new_tokens!r}."
             )
-        sampler = samplers.get(sampler)
         vocabulary_size = self.backbone.vocabulary_size
         top_k = getattr(sampler, "top_k", None) or getattr(sampler, "k", None)
         if top_k is not None and top_k > vocabulary_size:
@@ -212,9 +225,57 @@ class GPTCausalLM(Task):
             ),
             "stop": stop,
         }
-        generate_function = self.make_generate_function(sampler, jit_compile)
-        ids = generate_function.predict_on_batch(inputs)
-        return np.asarray(ops.convert_to_numpy(ids))[:, :needed]
+        return inputs, needed
+
+    def stream(
+        self,
+        prompts,
+        max_new_tokens,
+        sampler="greedy",
+        stop_token_ids=None,
+        seed=None,
+        padding_mask=None,
+        jit_compile=True,
+    ):
+        """`generate`, one step at a time: yields the new tokens as they come.
+
+        Takes `generate`'s arguments and makes the same tokens for the same
+        seed (the same random numbers, the same step; tested), but runs one
+        compiled decoding step per `next()`, so a caller can print each
+        token as soon as it exists.
+
+        Yields:
+            NumPy int32 `(B,)` per step: the token each row produced at this
+            step, or 0 where it produced none (its prompt is longer and
+            still being read, or it has stopped). Appending each row's
+            non-zero tokens to its prompt gives `generate`'s row.
+
+        Example:
+
+        >>> import numpy as np
+        >>> from keras_attn.models.gpt import GPTBackbone, GPTCausalLM
+        >>> backbone = GPTBackbone(
+        ...     vocabulary_size=50, num_layers=1, num_heads=2, hidden_dim=8,
+        ...     intermediate_dim=16, max_sequence_length=16)
+        >>> model = GPTCausalLM(backbone)
+        >>> steps = list(model.stream([[5, 6, 7]], max_new_tokens=3))
+        >>> new = [int(step[0]) for step in steps]
+        >>> new == model.generate([[5, 6, 7]], max_new_tokens=3)[0, 3:].tolist()
+        True
+        """
+        sampler = samplers.get(sampler)
+        inputs, _ = self._generate_inputs(
+            prompts, max_new_tokens, sampler, stop_token_ids, seed, padding_mask
+        )
+        loop = self.make_generate_function(sampler, jit_compile, step=True)
+        state = loop.predict_on_batch(inputs)  # the prefill
+        end = min(
+            int(np.max(inputs["lengths"] + inputs["max_new_tokens"])),
+            inputs["token_ids"].shape[1],
+        )
+        while int(state["index"][0]) < end and not np.all(state["done"]):
+            state = loop.predict_on_batch({**inputs, "state": state})
+            yield np.asarray(state["new_tokens"])
 
     @staticmethod
     def strip_padding(ids):
@@ -267,7 +328,7 @@ class GPTCausalLM(Task):
             check_token_ids(row, vocabulary_size, f"prompts[{i}]")
         return rows
 
-    def make_generate_function(self, sampler="greedy", jit_compile=True):
+    def make_generate_function(self, sampler="greedy", jit_compile=True, step=False):
         """The compiled generation loop for `sampler`, a `DecodingLoop`.
 
         `generate` runs it with `predict_on_batch`; the SavedModel export
@@ -278,13 +339,15 @@ class GPTCausalLM(Task):
         numbers, `stop` `(B, V)` stop-token flags and optionally
         `sampler_settings`; its output the `(B, L)` ids. One loop is made
         per sampler setting and `jit_compile` (XLA on TensorFlow; JAX always
-        compiles), and kept.
+        compiles), and kept. `step=True` gives the loop of `stream`: its
+        first call prefills and returns the loop's state, each call with
+        that `state` in the inputs runs one step.
         """
         sampler = samplers.get(sampler)
-        key = (type(sampler).__name__, repr(sampler.get_config()), jit_compile)
+        key = (type(sampler).__name__, repr(sampler.get_config()), jit_compile, step)
 
         def make():
-            loop = GPTGenerateLoop(self, sampler, name="gpt_generator")
+            loop = GPTGenerateLoop(self, sampler, step=step, name="gpt_generator")
             loop.jit_compile = jit_compile
             return loop
 
@@ -293,63 +356,101 @@ class GPTCausalLM(Task):
 
 class GPTGenerateLoop(DecodingLoop):
     """The KV-cached generation loop over a `GPTCausalLM` (see
-    `GPTCausalLM.make_generate_function`)."""
+    `GPTCausalLM.make_generate_function`): a prefill, then `step` until
+    every row is done. With `step=True` each call runs one of the two (the
+    loop of `GPTCausalLM.stream`), with the same code."""
 
-    def __init__(self, causal_lm, sampler, **kwargs):
+    def __init__(self, causal_lm, sampler, step=False, **kwargs):
         super().__init__(causal_lm, **kwargs)
         self.sampler = sampler
+        self.step_by_step = step
 
     def loop(self, inputs):
-        lm, backbone = self.task, self.task.backbone
-        # B: batch, L: buffer length, V: vocabulary.
-        token_ids = ops.cast(inputs["token_ids"], "int32")  # (B, L)
-        lengths = ops.cast(inputs["lengths"], "int32")  # (B,)
-        uniform = inputs["uniform"]  # (B, L)
-        stop = ops.cast(inputs["stop"], "bool")  # (B, V)
-        batch, length = ops.shape(token_ids)[0], ops.shape(token_ids)[1]
-        limit = lengths + ops.cast(inputs["max_new_tokens"], "int32")  # (B,)
-        # Optional per-row sampler settings, e.g. `TunableSampler`'s
-        # temperature, top_k and top_p as (B,) tensors: one traced loop then
-        # serves every setting (the exported `generate` signature uses this).
-        settings = inputs.get("sampler_settings", {})
-        end = ops.minimum(ops.max(limit), length)
-
-        # Prefill: one pass over the buffer writes every position's keys and
-        # values. Those past a row's prompt are rewritten as the loop reaches
-        # them, before any query can see them (causal attention).
-        _, cache = backbone.call_with_cache(
-            token_ids, backbone.init_cache(batch, length), 0
-        )
+        if self.step_by_step:
+            if "state" not in inputs:
+                return self._as_dict(self.prefill(inputs))
+            state = inputs["state"]
+            index = ops.cast(state["index"][0], "int32")
+            done = ops.cast(state["done"], "bool")
+            state = (index, state["token_ids"], tuple(state["cache"]), done)
+            index, ids, cache, now_done = self.step(inputs, *state)
+            # What this step added: nothing for rows inside their prompt or
+            # already stopped.
+            token = ops.slice(ids, [0, index - 1], [ops.shape(ids)[0], 1])[:, 0]
+            lengths = ops.cast(inputs["lengths"], "int32")
+            new = ops.logical_and(index - 1 >= lengths, ops.logical_not(done))
+            return {
+                **self._as_dict((index, ids, cache, now_done)),
+                "new_tokens": ops.where(new, token, 0),
+            }
+        index, ids, cache, done = self.prefill(inputs)
+        limit = ops.cast(inputs["lengths"] + inputs["max_new_tokens"], "int32")
+        end = ops.minimum(ops.max(limit), ops.shape(ids)[1])
 
         def cond(index, ids, cache, done):
             return ops.logical_and(index < end, ops.logical_not(ops.all(done)))
 
-        def body(index, ids, cache, done):
-            # Run the token at `index - 1` to get the logits of `index`.
-            previous = ops.slice(ids, [0, index - 1], [batch, 1])  # (B, 1)
-            hidden, cache = backbone.call_with_cache(previous, cache, index - 1)
-            logits = lm.logits(hidden[:, 0])  # (B, V)
-            # Id 0 pads: never generate it.
-            logits = ops.slice_update(logits, [0, 0], ops.full((batch, 1), -1e9))
-            draw = ops.slice(uniform, [0, index], [batch, 1])[:, 0]  # (B,)
-            sampled = self.sampler.next_token(logits, draw, **settings)  # (B,)
-            # Rows still inside their prompt keep the prompt's token.
-            prompt_token = ops.slice(ids, [0, index], [batch, 1])[:, 0]  # (B,)
-            in_prompt = index < lengths
-            token = ops.where(in_prompt, prompt_token, ops.where(done, 0, sampled))
-            is_stop = ops.take_along_axis(stop, token[:, None], axis=1)[:, 0]
-            done = done | (~in_prompt & is_stop) | (index + 1 >= limit)
-            ids = ops.slice_update(ids, [0, index], token[:, None])  # (B, L)
-            return index + 1, ids, tuple(cache), done
+        def body(*state):
+            return self.step(inputs, *state)
 
-        _, token_ids, _, _ = ops.while_loop(
-            cond,
-            body,
-            (
-                ops.min(lengths),
-                token_ids,
-                tuple(cache),
-                ops.zeros_like(lengths, "bool"),
-            ),
+        _, ids, _, _ = ops.while_loop(cond, body, (index, ids, cache, done))
+        return ids
+
+    @staticmethod
+    def _as_dict(state):
+        index, ids, cache, done = state
+        batch = ops.shape(ids)[0]
+        return {
+            "index": ops.full((batch,), index, "int32"),
+            "token_ids": ids,
+            "cache": cache,
+            "done": done,
+        }
+
+    def prefill(self, inputs):
+        """One pass over the buffer writes every position's keys and values.
+        Those past a row's prompt are rewritten as the loop reaches them,
+        before any query can see them (causal attention). Returns the loop
+        state `(index, ids, cache, done)`."""
+        backbone = self.task.backbone
+        # B: batch, L: buffer length, V: vocabulary.
+        token_ids = ops.cast(inputs["token_ids"], "int32")  # (B, L)
+        lengths = ops.cast(inputs["lengths"], "int32")  # (B,)
+        batch, length = ops.shape(token_ids)[0], ops.shape(token_ids)[1]
+        _, cache = backbone.call_with_cache(
+            token_ids, backbone.init_cache(batch, length), 0
         )
-        return token_ids
+        return (
+            ops.min(lengths),
+            token_ids,
+            tuple(cache),
+            ops.zeros_like(lengths, "bool"),
+        )
+
+    def step(self, inputs, index, ids, cache, done):
+        """Run the token at `index - 1` to choose the token at `index`."""
+        lm, backbone = self.task, self.task.backbone
+        lengths = ops.cast(inputs["lengths"], "int32")  # (B,)
+        limit = lengths + ops.cast(inputs["max_new_tokens"], "int32")  # (B,)
+        uniform = inputs["uniform"]  # (B, L)
+        stop = ops.cast(inputs["stop"], "bool")  # (B, V)
+        # Optional per-row sampler settings, e.g. `TunableSampler`'s
+        # temperature, top_k and top_p as (B,) tensors: one traced loop then
+        # serves every setting (the exported `generate` signature uses this).
+        settings = inputs.get("sampler_settings", {})
+        batch = ops.shape(ids)[0]
+        previous = ops.slice(ids, [0, index - 1], [batch, 1])  # (B, 1)
+        hidden, cache = backbone.call_with_cache(previous, cache, index - 1)
+        logits = lm.logits(hidden[:, 0])  # (B, V)
+        # Id 0 pads: never generate it.
+        logits = ops.slice_update(logits, [0, 0], ops.full((batch, 1), -1e9))
+        draw = ops.slice(uniform, [0, index], [batch, 1])[:, 0]  # (B,)
+        sampled = self.sampler.next_token(logits, draw, **settings)  # (B,)
+        # Rows still inside their prompt keep the prompt's token.
+        prompt_token = ops.slice(ids, [0, index], [batch, 1])[:, 0]  # (B,)
+        in_prompt = index < lengths
+        token = ops.where(in_prompt, prompt_token, ops.where(done, 0, sampled))
+        is_stop = ops.take_along_axis(stop, token[:, None], axis=1)[:, 0]
+        done = done | (~in_prompt & is_stop) | (index + 1 >= limit)
+        ids = ops.slice_update(ids, [0, index], token[:, None])  # (B, L)
+        return index + 1, ids, tuple(cache), done
