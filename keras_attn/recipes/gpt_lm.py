@@ -4,12 +4,22 @@
     python -m keras_attn.recipes.gpt_lm              # the full run
     python -m keras_attn.recipes.gpt_lm --tiny       # a smoke run, seconds
 
-Trains a byte-level BPE vocabulary and a decoder-only `GPTCausalLM` on the
-works of Shakespeare (every tenth work held out for validation), within a
-wall-clock budget, then reports the validation perplexity (per BPE token),
+Trains a byte-level BPE vocabulary (or, with `--tokenizer byte`, reads
+bytes: characters, for this ASCII text) and a decoder-only `GPTCausalLM` on
+the works of Shakespeare (every tenth work held out for validation), within
+a wall-clock budget or for `--steps` optimizer steps, then reports the
+validation loss and perplexity (per token),
 prints a continuation of a few prompts with each sampler (greedy, top-k,
 top-p with temperature), and draws the self-attention heads of the last
 layer. Writes TensorBoard logs, checkpoints, the model and the tokenizer.
+
+nanoGPT's CPU setting (character level, block 64, batch 12, 4 layers, 4
+heads, width 128, 2,000 iterations, no dropout):
+
+    python -m keras_attn.recipes.gpt_lm --tokenizer byte --steps 2000 \
+        --sequence-length 64 --max-sequence-length 64 --batch-size 12 \
+        --num-layers 4 --num-heads 4 --hidden-dim 128 --dropout 0 \
+        --warmup-steps 100 --decay-steps 2000
 
 Full run: see docs/gpt.md for the measured numbers, hardware and time.
 """
@@ -118,7 +128,25 @@ def parse_args(argv=None, prog=None):
         "--minutes", type=non_negative_float, default=15, help="training budget"
     )
     p.add_argument("--epochs", type=positive_int, default=20, help="at most this many")
-    p.add_argument("--vocabulary-size", type=positive_int, default=5000)
+    p.add_argument("--tokenizer", default="bpe", choices=["bpe", "byte"])
+    p.add_argument(
+        "--vocabulary-size", type=positive_int, default=5000, help="of the BPE"
+    )
+    p.add_argument(
+        "--steps",
+        type=non_negative_int,
+        default=0,
+        help="train this many optimizer steps (0: --epochs and --minutes)",
+    )
+    p.add_argument(
+        "--eval-every", type=positive_int, default=250, help="steps, with --steps"
+    )
+    p.add_argument(
+        "--eval-batches",
+        type=positive_int,
+        default=50,
+        help="validation batches of each round, with --steps (all at the end)",
+    )
     p.add_argument("--sequence-length", type=positive_int, default=128)
     p.add_argument("--max-sequence-length", type=positive_int, default=256)
     p.add_argument("--num-layers", type=positive_int, default=4)
@@ -148,11 +176,14 @@ def main(argv=None, prog=None):
     train_docs, validation_docs = split_documents(documents)
 
     start = time.perf_counter()
-    tokenizer = tokenizers.train_byte_pair(train_docs, args.vocabulary_size)
+    if args.tokenizer == "byte":
+        tokenizer = tokenizers.byte_tokenizer()
+    else:
+        tokenizer = tokenizers.train_byte_pair(train_docs, args.vocabulary_size)
     vocabulary_size = tokenizer.vocabulary_size()
     print(
         f"{len(train_docs)} training and {len(validation_docs)} validation "
-        f"documents; BPE vocabulary {vocabulary_size} "
+        f"documents; {args.tokenizer} vocabulary {vocabulary_size} "
         f"({time.perf_counter() - start:.0f} s)"
     )
     tokenizers.save_tokenizer(tokenizer, os.path.join(args.output_dir, "tokenizer"))
@@ -169,9 +200,17 @@ def main(argv=None, prog=None):
 
     train_data = dataset(train_docs, True)
     validation_data = dataset(validation_docs, False)
+    rounds_data, rounds_validation = train_data, validation_data
+    if args.steps:  # --steps in rounds of --eval-every, as nanoGPT counts
+        rounds = max(1, args.steps // args.eval_every)
+        args.epochs = rounds
+        rounds_data = train_data.repeat().take(args.steps // rounds)
+        rounds_validation = validation_data.take(args.eval_batches)
     with strategy.scope():  # Variables, optimizer and metrics.
         model = build_model(args, vocabulary_size)
-    history, train_seconds = shared.fit(model, args, train_data, validation_data, "gpt")
+    history, train_seconds = shared.fit(
+        model, args, rounds_data, rounds_validation, "gpt"
+    )
     validation_loss = model.evaluate(validation_data, verbose=0, return_dict=True)[
         "loss"
     ]
@@ -179,11 +218,16 @@ def main(argv=None, prog=None):
         "parameters": model.count_params(),
         "train_seconds": train_seconds,
         "epochs": len(history["loss"]),
+        "steps": int(keras.ops.convert_to_numpy(model.optimizer.iterations)),
+        "tokenizer": args.tokenizer,
         "validation_loss": round(float(validation_loss), 4),
         "validation_perplexity": round(math.exp(validation_loss), 2),
         "history": history,
     }
     results["samples"] = sample(model, tokenizer, args)
+    shared.plot_learning_curves(
+        {"gpt": history}, os.path.join(args.output_dir, "learning_curves.png")
+    )
     model.save(os.path.join(args.output_dir, "gpt.keras"))
     if keras.backend.backend() == "tensorflow":  # SavedModel: `generate` signature
         export(args.output_dir, os.path.join(args.output_dir, "saved_model"))

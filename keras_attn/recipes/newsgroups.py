@@ -129,26 +129,6 @@ def fine_tune(name, backbone, tokenizer, splits, num_classes, args):
     return results
 
 
-def plot_curves(histories, path):
-    """Validation accuracy per epoch of every fine-tuned model."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8))
-    for name, history in histories.items():
-        epochs = range(1, len(history["loss"]) + 1)
-        left.plot(epochs, history["loss"], marker="o", label=name)
-        right.plot(epochs, history["val_accuracy"], marker="o", label=name)
-    left.set(xlabel="epoch", ylabel="training loss", title="training loss")
-    right.set(xlabel="epoch", ylabel="accuracy", title="validation accuracy")
-    right.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
 def parse_args(argv=None, prog=None):
     p = FlagParser(prog=prog, description=__doc__.split("\n")[0])
     shared.add_common_flags(p, "outputs/newsgroups")
@@ -255,7 +235,11 @@ def main(argv=None, prog=None):
         if isinstance(results.get(name), dict) and "history" in results[name]:
             histories[name] = results[name].pop("history")
     if histories:
-        plot_curves(histories, os.path.join(args.output_dir, "learning_curves.png"))
+        shared.plot_learning_curves(
+            histories,
+            os.path.join(args.output_dir, "learning_curves.png"),
+            ("loss", "val_accuracy"),
+        )
     for name in MODELS:
         if name in results:
             print(f"{name}: {results[name]}")

@@ -5,6 +5,7 @@ import os
 import time
 
 import keras
+import numpy as np
 
 from keras_attn import training
 from keras_attn.data import corpora
@@ -143,13 +144,33 @@ def fit(model, args, train_data, validation_data, name, extra_callbacks=()):
     return history, round(time.perf_counter() - start, 1)
 
 
+def plot_learning_curves(histories, path, metrics=("loss", "val_loss")):
+    """One panel per metric, one line per run, over the epochs (or the
+    evaluation rounds) of each run's Keras history dict."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(metrics), figsize=(5 * len(metrics), 3.8))
+    for ax, metric in zip(list(np.ravel(axes)), metrics):
+        for name, history in histories.items():
+            if metric in history:
+                rounds = range(1, len(history[metric]) + 1)
+                ax.plot(rounds, history[metric], marker="o", label=name)
+        ax.set(xlabel="epoch", title=metric.replace("_", " "))
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def plot_heads(scores, labels, title, path):
     """One heatmap per head of `(N, T, T)` self-attention weights."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    import numpy as np
 
     heads = scores.shape[0]
     cols = min(heads, 4)

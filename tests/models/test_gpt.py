@@ -320,3 +320,79 @@ def test_stream_equals_generate_with_seed_and_stop_tokens(sampler):
     assert assemble(PROMPTS, steps) == lm.strip_padding(ids)
     # Stops early once every row is done, never runs past the longest row.
     assert len(steps) <= 4 - 1 + 6
+
+
+def byte_lm():
+    from keras_attn.data import tokenizers
+
+    tokenizer = tokenizers.byte_tokenizer()
+    backbone = GPTBackbone(
+        vocabulary_size=tokenizer.vocabulary_size(),
+        num_layers=1,
+        num_heads=2,
+        hidden_dim=16,
+        intermediate_dim=32,
+        max_sequence_length=32,
+    )
+    return GPTCausalLM(backbone, tokenizer=tokenizer)
+
+
+def as_bytes(ids):
+    """byte_tokenizer's ids decoded by hand: id b + 2 is byte b."""
+    return bytes(int(i) - 2 for i in ids).decode("utf-8", errors="replace")
+
+
+def test_text_in_text_out_matches_the_ids():
+    lm = byte_lm()
+    sampler = samplers.TopKSampler(k=5)
+    prompts = ["ROMEO.", "To be"]
+    texts = lm.generate(prompts, 6, sampler=sampler, seed=1)
+    ids = lm.generate(
+        [[b + 2 for b in p.encode()] for p in prompts], 6, sampler=sampler, seed=1
+    )
+    assert texts == [as_bytes(row) for row in lm.strip_padding(ids)]
+    one = lm.generate("ROMEO.", 6, sampler=sampler, seed=1)
+    assert isinstance(one, str) and one.startswith("ROMEO.")
+
+
+def test_stream_text_pieces_join_to_generate():
+    lm = byte_lm()
+    sampler = samplers.TopPSampler(p=0.9, temperature=1.5)
+    whole = lm.generate("ROMEO.", 10, sampler=sampler, seed=4)
+    pieces = list(lm.stream("ROMEO.", 10, sampler=sampler, seed=4))
+    assert all(isinstance(p, str) for p in pieces)
+    assert "ROMEO." + "".join(pieces) == whole
+    rows = list(lm.stream(["a", "bc"], 4, seed=0))
+    assert all(isinstance(r, list) and len(r) == 2 for r in rows)
+
+
+def test_text_without_a_tokenizer_says_how_to_attach_one():
+    with pytest.raises(ValueError, match="has no tokenizer: build it with"):
+        small_lm().generate("ROMEO.", 3)
+
+
+def test_keras_file_keeps_the_tokenizer_in_a_fresh_process(tmp_path):
+    import subprocess
+    import sys
+
+    lm = byte_lm()
+    expected = lm.generate(["ROMEO.", "Ay"], 8, sampler="top_k", seed=2)
+    path = str(tmp_path / "gpt.keras")
+    lm.save(path)
+    script = (
+        "import json, sys, keras, keras_attn\n"
+        "lm = keras.saving.load_model(sys.argv[1])\n"
+        "print(json.dumps(lm.generate(['ROMEO.', 'Ay'], 8, sampler='top_k', "
+        "seed=2)))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script, path],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    import json
+
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == expected

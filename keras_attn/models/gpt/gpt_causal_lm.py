@@ -5,6 +5,7 @@ from keras import ops
 from keras_attn import samplers
 from keras_attn.checks import check_token_ids
 from keras_attn.metrics import MaskedAccuracy
+from keras_attn.models import text
 from keras_attn.models.decoding_loop import DecodingLoop
 from keras_attn.models.task import Task
 from keras_attn.saving import register
@@ -51,8 +52,15 @@ class GPTCausalLM(Task):
     and compiled once per batch size, buffer length (a power of two, see
     `buffer_length`) and sampler, not once per call.
 
+    Built with a `tokenizer`, the model takes and returns text:
+    `generate("ROMEO.", 50)` returns the prompt and its continuation as a
+    str, `stream("ROMEO.", 50)` yields the new text piece by piece, and the
+    tokenizer's vocabulary is saved in the `.keras` file with the weights.
+
     Args:
         backbone: a `GPTBackbone`.
+        tokenizer: optional keras-hub tokenizer of the backbone's
+            vocabulary (e.g. `keras_attn.data.tokenizers.train_byte_pair`).
         **kwargs: `keras.Model` arguments (`name`, ...).
 
     Call arguments:
@@ -77,14 +85,28 @@ class GPTCausalLM(Task):
     >>> ids.shape, [len(row) for row in model.strip_padding(ids)]
     ((2, 5), [5, 3])
 
+    Text in, text out, with a tokenizer:
+
+    >>> from keras_attn.data import tokenizers
+    >>> tokenizer = tokenizers.byte_tokenizer()
+    >>> backbone = GPTBackbone(
+    ...     vocabulary_size=tokenizer.vocabulary_size(), num_layers=1,
+    ...     num_heads=2, hidden_dim=8, intermediate_dim=16,
+    ...     max_sequence_length=32)
+    >>> model = GPTCausalLM(backbone, tokenizer=tokenizer)
+    >>> text = model.generate("ROMEO.", max_new_tokens=5)
+    >>> isinstance(text, str) and text.startswith("ROMEO.")
+    True
+
     References:
         Radford et al., "Language Models are Unsupervised Multitask
         Learners", OpenAI 2019.
     """
 
-    def __init__(self, backbone, **kwargs):
+    def __init__(self, backbone, tokenizer=None, **kwargs):
         # === Layers ===
         self.backbone = backbone
+        self.tokenizer = tokenizer
 
         # === Functional graph ===
         inputs = backbone.input
@@ -136,7 +158,9 @@ class GPTCausalLM(Task):
         them one step at a time).
 
         Args:
-            prompts: a list of lists of token ids (ragged), a padded
+            prompts: a str or a list of str (with a `tokenizer`: text
+                out, each prompt followed by its continuation, the stop
+                token left out), a list of lists of token ids (ragged), a padded
                 `(B, T)` int array (0 pads, or see `padding_mask`), or the
                 model's input dict `{"token_ids", "padding_mask"}`. Each
                 row continues from its own last token. An empty prompt
@@ -161,6 +185,10 @@ class GPTCausalLM(Task):
             after shorter prompts). The padding id 0 is never generated, so
             `strip_padding` (which drops trailing 0s) recovers each row.
         """
+        if text.is_text(prompts):
+            return self._generate_text(
+                prompts, max_new_tokens, sampler, stop_token_ids, seed, jit_compile
+            )
         sampler = samplers.get(sampler)
         inputs, needed = self._generate_inputs(
             prompts, max_new_tokens, sampler, stop_token_ids, seed, padding_mask
@@ -168,6 +196,26 @@ class GPTCausalLM(Task):
         generate_function = self.make_generate_function(sampler, jit_compile)
         ids = generate_function.predict_on_batch(inputs)
         return np.asarray(ops.convert_to_numpy(ids))[:, :needed]
+
+    def _generate_text(
+        self, prompts, max_new_tokens, sampler, stop_token_ids, seed, jit_compile
+    ):
+        tokenizer = text.require_tokenizer(self, "prompts")
+        texts = [prompts] if isinstance(prompts, str) else list(prompts)
+        ids = self.generate(
+            text.tokenize(tokenizer, texts),
+            max_new_tokens,
+            sampler=sampler,
+            stop_token_ids=stop_token_ids,
+            seed=seed,
+            jit_compile=jit_compile,
+        )
+        stop = set(stop_token_ids or ())
+        outputs = [
+            text.detokenize(tokenizer, [i for i in row if i not in stop])
+            for row in self.strip_padding(ids)
+        ]
+        return outputs[0] if isinstance(prompts, str) else outputs
 
     def _generate_inputs(
         self, prompts, max_new_tokens, sampler, stop_token_ids, seed, padding_mask
@@ -248,7 +296,10 @@ class GPTCausalLM(Task):
             NumPy int32 `(B,)` per step: the token each row produced at this
             step, or 0 where it produced none (its prompt is longer and
             still being read, or it has stopped). Appending each row's
-            non-zero tokens to its prompt gives `generate`'s row.
+            non-zero tokens to its prompt gives `generate`'s row. With text
+            prompts (a model with a `tokenizer`), the new text of each step
+            instead: a str for a str prompt, a list of str for a list; the
+            pieces joined give `generate`'s continuation.
 
         Example:
 
@@ -263,6 +314,11 @@ class GPTCausalLM(Task):
         >>> new == model.generate([[5, 6, 7]], max_new_tokens=3)[0, 3:].tolist()
         True
         """
+        if text.is_text(prompts):
+            yield from self._stream_text(
+                prompts, max_new_tokens, sampler, stop_token_ids, seed, jit_compile
+            )
+            return
         sampler = samplers.get(sampler)
         inputs, _ = self._generate_inputs(
             prompts, max_new_tokens, sampler, stop_token_ids, seed, padding_mask
@@ -276,6 +332,38 @@ class GPTCausalLM(Task):
         while int(state["index"][0]) < end and not np.all(state["done"]):
             state = loop.predict_on_batch({**inputs, "state": state})
             yield np.asarray(state["new_tokens"])
+
+    def _stream_text(
+        self, prompts, max_new_tokens, sampler, stop_token_ids, seed, jit_compile
+    ):
+        tokenizer = text.require_tokenizer(self, "prompts")
+        texts = [prompts] if isinstance(prompts, str) else list(prompts)
+        steps = self.stream(
+            text.tokenize(tokenizer, texts),
+            max_new_tokens,
+            sampler=sampler,
+            stop_token_ids=stop_token_ids,
+            seed=seed,
+            jit_compile=jit_compile,
+        )
+        stop = set(stop_token_ids or ())
+        new = [[] for _ in texts]  # each row's new ids
+        shown = [""] * len(texts)  # the text already yielded
+        for step in steps:
+            pieces = []
+            for row, token in enumerate(step.tolist()):
+                if token and token not in stop:
+                    new[row].append(token)
+                whole = text.detokenize(tokenizer, new[row])
+                # Hold back a character whose bytes are not all there yet.
+                stable = whole.rstrip("\ufffd") if token else whole
+                pieces.append(stable[len(shown[row]) :])
+                shown[row] = stable
+            yield pieces[0] if isinstance(prompts, str) else pieces
+        # What was held back (an undecodable end) comes last.
+        rest = [text.detokenize(tokenizer, r)[len(s) :] for r, s in zip(new, shown)]
+        if any(rest):
+            yield rest[0] if isinstance(prompts, str) else rest
 
     @staticmethod
     def strip_padding(ids):

@@ -1,0 +1,53 @@
+"""Strings in and out of the task models: what their `tokenizer` does.
+
+A task built with a `tokenizer` (a keras-hub tokenizer: `train_byte_pair`,
+`byte_tokenizer`, `train_word_piece`, a checkpoint's) keeps it as a layer,
+so `model.save("m.keras")` stores its vocabulary with the weights and
+`keras.saving.load_model` gives back a model that takes and returns text.
+"""
+
+import numpy as np
+
+
+def is_text(x):
+    """Whether `x` is a str or a non-empty list/tuple of str."""
+    if isinstance(x, str):
+        return True
+    return (
+        isinstance(x, (list, tuple))
+        and len(x) > 0
+        and all(isinstance(item, str) for item in x)
+    )
+
+
+def require_tokenizer(model, what):
+    """The model's tokenizer, or a ValueError saying how to attach one."""
+    tokenizer = getattr(model, "tokenizer", None)
+    if tokenizer is None:
+        raise ValueError(
+            f"{type(model).__name__} received {what} as text but has no "
+            "tokenizer: build it with `tokenizer=...` (e.g. "
+            f"`{type(model).__name__}(backbone, tokenizer=tokenizer)`), or "
+            "pass token ids."
+        )
+    return tokenizer
+
+
+def tokenize(tokenizer, texts):
+    """Each text's token ids, as a list of lists of int."""
+    return [
+        np.asarray(tokenizer.tokenize(text)).astype("int64").ravel().tolist()
+        for text in texts
+    ]
+
+
+def detokenize(tokenizer, ids):
+    """The text of a list of ids (padding 0s must already be dropped)."""
+    text = tokenizer.detokenize([int(i) for i in ids])
+    if hasattr(text, "numpy"):
+        text = text.numpy()
+    if isinstance(text, np.ndarray):
+        text = text.item()
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", errors="replace")
+    return str(text)
