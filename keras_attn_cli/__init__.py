@@ -127,11 +127,14 @@ def _parser():
 
     generate = commands.add_parser(
         "generate",
-        help="continue prompts with an exported GPT",
+        help="continue prompts with an exported or saved GPT",
         description="Continue each PROMPT with the `generate` signature of a "
-        "GPT SavedModel written by `keras-attn export gpt`.",
+        "GPT SavedModel written by `keras-attn export gpt`, or with a "
+        "GPTCausalLM saved with its tokenizer as a .keras file (`keras-attn "
+        "train gpt` writes RUN_DIR/gpt.keras); --stream prints the new text "
+        "as it is generated (.keras models).",
     )
-    generate.add_argument("saved_model", metavar="SAVED_MODEL")
+    generate.add_argument("saved_model", metavar="MODEL", help="SavedModel or .keras")
     generate.add_argument("prompts", nargs="+", metavar="PROMPT")
     generate.add_argument("--max-new-tokens", type=positive_int, default=40)
     generate.add_argument(
@@ -142,6 +145,11 @@ def _parser():
     )
     generate.add_argument("--top-p", type=probability, default=1.0, help="1 means off")
     generate.add_argument("--seed", type=int, default=0)
+    generate.add_argument(
+        "--stream",
+        action="store_true",
+        help="print each piece of text as it comes (a .keras model)",
+    )
     generate.set_defaults(run=_generate, parser=generate, command="generate")
 
     evaluate = commands.add_parser(
@@ -374,6 +382,13 @@ def _predict(args, rest):
 
 
 def _generate(args, rest):
+    if args.saved_model.endswith(".keras"):
+        return _generate_keras(args)
+    if args.stream:
+        raise ValueError(
+            "--stream needs a .keras model (e.g. RUN_DIR/gpt.keras): a "
+            "SavedModel's `generate` signature returns whole texts."
+        )
     _, _, function = _load(args.saved_model, "generate")
     scalars = {
         "max_new_tokens": args.max_new_tokens,
@@ -388,6 +403,37 @@ def _generate(args, rest):
     )
     for row in _rows(outputs):
         print(row["text"])  # The prompt and its continuation.
+
+
+def _generate_keras(args):
+    """`generate` with a `GPTCausalLM` saved with its tokenizer."""
+    if not os.path.isfile(args.saved_model):
+        raise FileNotFoundError(f"{args.saved_model} is not a file.")
+    from keras_attn import saving
+    from keras_attn.data.tokenizers import END_OF_TEXT
+    from keras_attn.models import GPTCausalLM
+    from keras_attn.samplers import TunableSampler
+
+    model = saving.load_model(args.saved_model)
+    if getattr(model, "tokenizer", None) is None or not isinstance(model, GPTCausalLM):
+        raise ValueError(
+            f"{args.saved_model} holds a {type(model).__name__} without a "
+            "tokenizer; expected a GPTCausalLM saved with its tokenizer "
+            "(`GPTCausalLM(backbone, tokenizer=...)`)."
+        )
+    sampler = TunableSampler(args.temperature, args.top_k, args.top_p)
+    stop = None
+    if END_OF_TEXT in model.tokenizer.get_vocabulary():
+        stop = [int(model.tokenizer.token_to_id(END_OF_TEXT))]
+    options = dict(sampler=sampler, stop_token_ids=stop, seed=args.seed)
+    for prompt in args.prompts:
+        if not args.stream:
+            print(model.generate(prompt, args.max_new_tokens, **options))
+            continue
+        print(prompt, end="", flush=True)
+        for piece in model.stream(prompt, args.max_new_tokens, **options):
+            print(piece, end="", flush=True)
+        print()
 
 
 def _evaluate(args, rest):

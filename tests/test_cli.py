@@ -282,3 +282,37 @@ def test_config_false_turns_a_negatable_switch_off(tmp_path):
     config = tmp_path / "flags.yaml"
     config.write_text("jit: false\ntiny: true\nverbose: 0\nseed: null\n")
     assert _config_flags(str(config)) == ["--no-jit", "--tiny", "--verbose", "0"]
+
+
+def test_generate_streams_from_a_keras_file(tmp_path):
+    from keras_attn import samplers
+    from keras_attn.data import tokenizers
+    from keras_attn.models import GPTBackbone
+    from keras_attn.models import GPTCausalLM
+
+    tokenizer = tokenizers.byte_tokenizer()
+    backbone = GPTBackbone(
+        vocabulary_size=tokenizer.vocabulary_size(),
+        num_layers=1,
+        num_heads=2,
+        hidden_dim=16,
+        intermediate_dim=32,
+        max_sequence_length=32,
+    )
+    lm = GPTCausalLM(backbone, tokenizer=tokenizer)
+    path = str(tmp_path / "gpt.keras")
+    lm.save(path)
+    sampler = samplers.TunableSampler(temperature=1.0, top_k=3, top_p=1.0)
+    stop = [int(tokenizer.token_to_id(tokenizers.END_OF_TEXT))]
+    expected = [
+        lm.generate(p, 6, sampler=sampler, stop_token_ids=stop, seed=5)
+        for p in ("To be", "or")
+    ]
+    args = ("generate", path, "To be", "or", "--max-new-tokens", "6", "--top-k")
+    for extra in ([], ["--stream"]):
+        result = keras_attn(*args, "3", "--seed", "5", *extra)
+        assert result.returncode == 0, result.stderr[-3000:]
+        assert result.stdout == "".join(text + "\n" for text in expected)
+    result = keras_attn("generate", tmp_path, "x", "--stream")  # not .keras
+    assert result.returncode == 2
+    assert "--stream needs a .keras model" in result.stderr

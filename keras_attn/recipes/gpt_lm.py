@@ -62,9 +62,9 @@ def split_documents(documents):
     return train, validation
 
 
-def build_model(args, vocabulary_size):
+def build_model(args, tokenizer):
     backbone = GPTBackbone(
-        vocabulary_size=vocabulary_size,
+        vocabulary_size=tokenizer.vocabulary_size(),
         num_layers=args.num_layers,
         num_heads=args.num_heads,
         hidden_dim=args.hidden_dim,
@@ -72,7 +72,7 @@ def build_model(args, vocabulary_size):
         dropout=args.dropout,
         max_sequence_length=args.max_sequence_length,
     )
-    model = GPTCausalLM(backbone)
+    model = GPTCausalLM(backbone, tokenizer=tokenizer)  # text in, text out
     model.compile(
         optimizer=shared.warmup_optimizer(args, args.decay_steps, alpha=0.1),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
@@ -207,7 +207,7 @@ def main(argv=None, prog=None):
         rounds_data = train_data.repeat().take(args.steps // rounds)
         rounds_validation = validation_data.take(args.eval_batches)
     with strategy.scope():  # Variables, optimizer and metrics.
-        model = build_model(args, vocabulary_size)
+        model = build_model(args, tokenizer)
     history, train_seconds = shared.fit(
         model, args, rounds_data, rounds_validation, "gpt"
     )

@@ -423,3 +423,57 @@ def test_fits_the_pretraining_pipeline():
         "nsp_loss",
     ]
     assert all(np.isfinite(v[0]) for v in logs.values())
+
+
+def worded_classifier():
+    from keras_attn.data import tokenizers
+
+    texts = ["the film was good", "a bad film", "good acting", "bad plot twist"]
+    tokenizer = tokenizers.train_word_piece(texts * 5, 60)
+    backbone = BertBackbone(
+        vocabulary_size=tokenizer.vocabulary_size(),
+        num_layers=1,
+        num_heads=2,
+        hidden_dim=16,
+        intermediate_dim=32,
+        max_sequence_length=12,
+    )
+    return BertClassifier(backbone, 3, tokenizer=tokenizer), texts
+
+
+def test_classifier_predicts_text_as_the_packed_ids():
+    from keras_attn.models.bert import bert_inputs
+
+    classifier, texts = worded_classifier()
+    x = bert_inputs(classifier.tokenizer, texts, sequence_length=12)
+    assert_close(classifier.predict(texts, verbose=0), classifier.predict(x, verbose=0))
+    pairs = (texts[:2], texts[2:])
+    x = bert_inputs(classifier.tokenizer, *pairs, sequence_length=12)
+    assert_close(classifier.predict(pairs, verbose=0), classifier.predict(x, verbose=0))
+    with pytest.raises(ValueError, match="has no tokenizer"):
+        BertClassifier(classifier.backbone, 3).predict(texts)
+
+
+def test_classifier_keras_file_takes_text_in_a_fresh_process(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    classifier, texts = worded_classifier()
+    path = str(tmp_path / "classifier.keras")
+    classifier.save(path)
+    script = (
+        "import json, sys, keras, keras_attn\n"
+        "model = keras.saving.load_model(sys.argv[1])\n"
+        "print(json.dumps(model.predict(sys.argv[2:], verbose=0).tolist()))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script, path, *texts],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    received = np.array(json.loads(result.stdout.strip().splitlines()[-1]))
+    assert_close(received, classifier.predict(texts, verbose=0))
