@@ -6,6 +6,9 @@ so `model.save("m.keras")` stores its vocabulary with the weights and
 `keras.saving.load_model` gives back a model that takes and returns text.
 """
 
+import re
+
+import keras_hub
 import numpy as np
 
 
@@ -42,7 +45,11 @@ def tokenize(tokenizer, texts):
 
 
 def detokenize(tokenizer, ids):
-    """The text of a list of ids (padding 0s must already be dropped)."""
+    """The text of a list of ids (padding 0s must already be dropped).
+
+    A WordPiece tokenizer's detokenizing puts spaces around punctuation
+    (`LORD ' s .`); they are taken out again (`LORD's.`).
+    """
     text = tokenizer.detokenize([int(i) for i in ids])
     if hasattr(text, "numpy"):
         text = text.numpy()
@@ -50,4 +57,14 @@ def detokenize(tokenizer, ids):
         text = text.item()
     if isinstance(text, bytes):
         text = text.decode("utf-8", errors="replace")
-    return str(text)
+    text = str(text)
+    if isinstance(tokenizer, keras_hub.tokenizers.WordPieceTokenizer):
+        text = tidy_word_pieces(text)
+    return text
+
+
+def tidy_word_pieces(text):
+    """WordPiece detokenizing leaves spaces around punctuation: drop them."""
+    text = re.sub(r" ([.,;:!?)])", r"\1", text)
+    text = re.sub(r" ?' ?", "'", text)  # LORD ' s -> LORD's
+    return re.sub(r"\( ", "(", text)

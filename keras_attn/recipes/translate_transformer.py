@@ -16,7 +16,6 @@ Full run: see docs/translation.md for the measured BLEU, hardware and time.
 
 import json
 import os
-import re
 import time
 
 import keras
@@ -35,6 +34,7 @@ from keras_attn.data import pipelines
 from keras_attn.data import tokenizers
 from keras_attn.models import RNNSeq2Seq
 from keras_attn.models import TransformerSeq2Seq
+from keras_attn.models import text
 from keras_attn.recipes import shared
 
 START_ID, END_ID = 2, 3  # WordPiece [CLS] and [SEP] start and end targets.
@@ -104,14 +104,7 @@ def translate(model, tokenizer, texts, args, beam_size=1):
             row = row[: row.index(END_ID)] if END_ID in row else row
             outputs.append(tokenizer.detokenize(row))
         weights.append(chunk_weights)
-    return [untokenize(shared.as_text(t)) for t in outputs], weights
-
-
-def untokenize(text):
-    """WordPiece detokenizing leaves spaces around punctuation: drop them."""
-    text = re.sub(r" ([.,;:!?)])", r"\1", text)
-    text = re.sub(r" ?' ?", "'", text)  # LORD ' s -> LORD's
-    return re.sub(r"\( ", "(", text)
+    return [text.tidy_word_pieces(shared.as_text(t)) for t in outputs], weights
 
 
 def bleu(hypotheses, references):

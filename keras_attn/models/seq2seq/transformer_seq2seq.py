@@ -1,4 +1,5 @@
 import keras
+import numpy as np
 from keras import ops
 
 from keras_attn.checks import check_id_batch
@@ -7,6 +8,7 @@ from keras_attn.checks import check_positive_int
 from keras_attn.layers.token_and_position_embedding import TokenAndPositionEmbedding
 from keras_attn.layers.transformer_decoder import TransformerDecoder
 from keras_attn.layers.transformer_encoder import TransformerEncoder
+from keras_attn.models import text
 from keras_attn.models.beam_search import beam_search
 from keras_attn.models.decoding_loop import DecodingLoop
 from keras_attn.models.task import Task
@@ -82,9 +84,14 @@ class TransformerSeq2Seq(Task):
         normalize_first=False,
         start_id=2,
         end_id=3,
+        tokenizer=None,
+        target_tokenizer=None,
         **kwargs,
     ):
         # === Layers ===
+        self.tokenizer = tokenizer
+        self.target_tokenizer = target_tokenizer
+
         def embedding(vocabulary_size, name):
             return TokenAndPositionEmbedding(
                 vocabulary_size,
@@ -259,7 +266,11 @@ class TransformerSeq2Seq(Task):
         }
 
     def generate(self, source, max_length=None, beam_size=1, length_penalty=1.0):
-        """Translate `(B, S)` source ids, greedily or with beam search.
+        """Translate `(B, S)` source ids, or text, greedily or with beam search.
+
+        With a `tokenizer`, `source` may be a str or a list of str: the
+        translations come back as a str or a list of str (cut at `end_id`),
+        without the attention weights.
 
         The source is padded to `max_sequence_length` (longer sources raise
         a ValueError), so the decoding loop compiles once per batch size,
@@ -278,6 +289,8 @@ class TransformerSeq2Seq(Task):
             the last decoder layer, averaged over heads, along the chosen
             beam (zeros on source padding).
         """
+        if text.is_text(source):
+            return self._translate(source, max_length, beam_size, length_penalty)
         if max_length is None:
             max_length = self.max_sequence_length
         check_positive_int(max_length, "max_length")
@@ -308,6 +321,29 @@ class TransformerSeq2Seq(Task):
         loop = self.make_generate_function(max_length, beam_size, length_penalty)
         ids, weights = loop.predict_on_batch(source.astype("int32"))
         return ops.convert_to_numpy(ids), ops.convert_to_numpy(weights)
+
+    def _translate(self, source, max_length, beam_size, length_penalty):
+        tokenizer = text.require_tokenizer(self, "source")
+        texts = [source] if isinstance(source, str) else list(source)
+        rows = text.tokenize(tokenizer, texts)
+        longest = max(len(row) for row in rows)
+        if longest > self.max_sequence_length:
+            raise ValueError(
+                f"A source text gives {longest} tokens, more than "
+                f"max_sequence_length={self.max_sequence_length}; shorten it."
+            )
+        ids = np.zeros((len(rows), max(longest, 1)), "int32")
+        for i, row in enumerate(rows):
+            ids[i, : len(row)] = row
+        out, _ = self.generate(ids, max_length, beam_size, length_penalty)
+        target_tokenizer = self.target_tokenizer or tokenizer
+        translations = []
+        for row in out.tolist():
+            row = row[: row.index(self.end_id)] if self.end_id in row else row
+            translations.append(
+                text.detokenize(target_tokenizer, [i for i in row if i])
+            )
+        return translations[0] if isinstance(source, str) else translations
 
     def make_generate_function(self, max_length, beam_size=1, length_penalty=1.0):
         """The compiled greedy (`beam_size=1`) or beam-search loop, a
