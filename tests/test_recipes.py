@@ -9,6 +9,7 @@ from keras_attn.recipes import bert_finetune
 from keras_attn.recipes import bert_pretrain
 from keras_attn.recipes import date_seq2seq
 from keras_attn.recipes import gpt_lm
+from keras_attn.recipes import newsgroups
 from keras_attn.recipes import semantic_search
 from keras_attn.recipes import translate_transformer
 
@@ -68,6 +69,36 @@ def test_gpt_lm_tiny(tmp_path):
     assert (tmp_path / "gpt.keras").exists()
     assert (tmp_path / "saved_model" / "saved_model.pb").exists()
     assert os.path.getsize(tmp_path / "attention.png") > 5_000
+    assert os.path.getsize(tmp_path / "learning_curves.png") > 5_000
+
+
+@pytest.mark.tf_only  # The models run on JAX in tests/models; once is enough here.
+def test_gpt_lm_counts_steps_with_the_byte_tokenizer(tmp_path):
+    flags = ["--tiny", "--verbose", "0", "--output-dir", str(tmp_path)]
+    flags += ["--tokenizer", "byte", "--steps", "6", "--eval-every", "2"]
+    result = gpt_lm.main(flags)
+    assert result["steps"] == 6 and result["epochs"] == 3
+    assert len(result["history"]["val_loss"]) == 3
+    loaded = keras.saving.load_model(str(tmp_path / "gpt.keras"))
+    assert loaded.generate("ROMEO.", 3).startswith("ROMEO.")  # text in, out
+
+
+@pytest.mark.tf_only  # The models run on JAX in tests/models; once is enough here.
+def test_newsgroups_tiny(tmp_path):
+    flags = ["--tiny", "--verbose", "0", "--no-jit", "--output-dir", str(tmp_path)]
+    result = newsgroups.main(flags)
+    for name in newsgroups.MODELS:
+        assert 0.0 <= result[name]["test_accuracy"] <= 1.0, name
+    assert result["tfidf"]["test_accuracy"] > 0.9  # the stand-in's words tell
+    assert set(result["histories"]) == {
+        "minilm-finetuned",
+        "bert-pretrained",
+        "bert-scratch",
+    }
+    assert os.path.getsize(tmp_path / "learning_curves.png") > 5_000
+    # A run of some models adds to the results of the others.
+    again = newsgroups.main(flags + ["--models", "tfidf"])
+    assert set(newsgroups.MODELS) <= set(again)
 
 
 @pytest.mark.tf_only  # The models run on JAX in tests/models; once is enough here.
