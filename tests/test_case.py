@@ -167,3 +167,22 @@ def run_layer_test(
                     assert dtype_of(o) == compute, (policy, o.dtype)
                     values = to_numpy(ops.cast(o, "float32"))
                     assert np.all(np.isfinite(values)), policy
+
+
+def byte_gpt():
+    """A tiny random `GPTCausalLM` over `byte_tokenizer`, with the tokenizer
+    attached (text in, text out)."""
+    from keras_attn.data import tokenizers
+    from keras_attn.models import GPTBackbone
+    from keras_attn.models import GPTCausalLM
+
+    tokenizer = tokenizers.byte_tokenizer()
+    backbone = GPTBackbone(
+        vocabulary_size=tokenizer.vocabulary_size(),
+        num_layers=1,
+        num_heads=2,
+        hidden_dim=16,
+        intermediate_dim=32,
+        max_sequence_length=32,
+    )
+    return GPTCausalLM(backbone, tokenizer=tokenizer)

@@ -19,6 +19,7 @@ import pytest
 
 import keras_attn_cli as cli
 from keras_attn.data import dates
+from tests.test_case import byte_gpt
 
 pytestmark = pytest.mark.tf_only  # SavedModels are TensorFlow's.
 
@@ -180,22 +181,11 @@ def test_serve_answers_the_rest_api(run_dir):
 
 @pytest.fixture(scope="module")
 def gpt_path(tmp_path_factory):
-    from keras_attn.data import tokenizers
     from keras_attn.export import export_gpt_generator
-    from keras_attn.models import GPTBackbone
-    from keras_attn.models import GPTCausalLM
 
-    tokenizer = tokenizers.byte_tokenizer()
-    backbone = GPTBackbone(
-        vocabulary_size=tokenizer.vocabulary_size(),
-        num_layers=1,
-        num_heads=2,
-        hidden_dim=16,
-        intermediate_dim=32,
-        max_sequence_length=32,
-    )
+    lm = byte_gpt()
     path = str(tmp_path_factory.mktemp("cli_gpt") / "gpt")
-    export_gpt_generator(GPTCausalLM(backbone), tokenizer, path)
+    export_gpt_generator(lm, lm.tokenizer, path)
     return path
 
 
@@ -287,19 +277,9 @@ def test_config_false_turns_a_negatable_switch_off(tmp_path):
 def test_generate_streams_from_a_keras_file(tmp_path):
     from keras_attn import samplers
     from keras_attn.data import tokenizers
-    from keras_attn.models import GPTBackbone
-    from keras_attn.models import GPTCausalLM
 
-    tokenizer = tokenizers.byte_tokenizer()
-    backbone = GPTBackbone(
-        vocabulary_size=tokenizer.vocabulary_size(),
-        num_layers=1,
-        num_heads=2,
-        hidden_dim=16,
-        intermediate_dim=32,
-        max_sequence_length=32,
-    )
-    lm = GPTCausalLM(backbone, tokenizer=tokenizer)
+    lm = byte_gpt()
+    tokenizer = lm.tokenizer
     path = str(tmp_path / "gpt.keras")
     lm.save(path)
     sampler = samplers.TunableSampler(temperature=1.0, top_k=3, top_p=1.0)

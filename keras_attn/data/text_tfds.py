@@ -40,6 +40,27 @@ class _CacheBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
         super().__init__(**kwargs)
 
 
+class _LabelledBuilder(_CacheBuilder, skip_registration=True):
+    """A builder of `text` examples, each with a `label`."""
+
+    def _labelled_info(self, label_names):
+        """The info of `text` examples with a `label` out of `label_names`."""
+        return self.dataset_info_from_configs(
+            description=self.__doc__,
+            features=tfds.features.FeaturesDict(
+                {
+                    "text": tfds.features.Text(),
+                    "label": tfds.features.ClassLabel(names=label_names),
+                }
+            ),
+            supervised_keys=("text", "label"),
+        )
+
+    def _generate_examples(self, texts, labels):
+        for i, (text, label) in enumerate(zip(texts, labels)):
+            yield i, {"text": text, "label": label}
+
+
 class VersePairsConfig(tfds.core.BuilderConfig):
     """Sizes of the held-out splits."""
 
@@ -86,7 +107,7 @@ class VersePairs(_CacheBuilder):
             yield i, {"es": es, "en": en}
 
 
-class Fortunes(_CacheBuilder):
+class Fortunes(_LabelledBuilder):
     """Fortune cookies labelled with their topic file.
 
     Features `text` (Text) and `label` (ClassLabel, names = the topics kept by
@@ -98,28 +119,15 @@ class Fortunes(_CacheBuilder):
 
     def _info(self):
         _, _, label_names = corpora.load_fortunes(self.cache_dir)
-        return self.dataset_info_from_configs(
-            description=self.__doc__,
-            features=tfds.features.FeaturesDict(
-                {
-                    "text": tfds.features.Text(),
-                    "label": tfds.features.ClassLabel(names=label_names),
-                }
-            ),
-            supervised_keys=("text", "label"),
-        )
+        return self._labelled_info(label_names)
 
     def _split_generators(self, dl_manager):
         texts, labels, _ = corpora.load_fortunes(self.cache_dir)
         splits = corpora.split_fortunes(texts, labels)
         return {name: self._generate_examples(*split) for name, split in splits.items()}
 
-    def _generate_examples(self, texts, labels):
-        for i, (text, label) in enumerate(zip(texts, labels)):
-            yield i, {"text": text, "label": label}
 
-
-class Newsgroups(_CacheBuilder):
+class Newsgroups(_LabelledBuilder):
     """20 Newsgroups, the by-date split: splits `train` (11,293 documents)
     and `test` (7,528).
 
@@ -131,16 +139,7 @@ class Newsgroups(_CacheBuilder):
 
     def _info(self):
         _, _, label_names = corpora.load_newsgroups("train", self.cache_dir)
-        return self.dataset_info_from_configs(
-            description=self.__doc__,
-            features=tfds.features.FeaturesDict(
-                {
-                    "text": tfds.features.Text(),
-                    "label": tfds.features.ClassLabel(names=label_names),
-                }
-            ),
-            supervised_keys=("text", "label"),
-        )
+        return self._labelled_info(label_names)
 
     def _split_generators(self, dl_manager):
         return {
@@ -149,10 +148,6 @@ class Newsgroups(_CacheBuilder):
             )
             for split in corpora.NEWSGROUPS_SPLITS
         }
-
-    def _generate_examples(self, texts, labels):
-        for i, (text, label) in enumerate(zip(texts, labels)):
-            yield i, {"text": text, "label": label}
 
 
 class Prose(_CacheBuilder):

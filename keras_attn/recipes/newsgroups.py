@@ -189,8 +189,16 @@ def main(argv=None, prog=None):
         "majority_class": round(
             float(np.bincount(test_labels).max() / len(test_labels)), 4
         ),
-        "budget_minutes": args.minutes,
+    }
+    # Each model's result says how it was run (runs of other --models add to
+    # the same file with their own settings).
+    settings = {
         "sequence_length": args.sequence_length,
+        "budget_minutes": args.minutes,
+        "max_epochs": args.epochs,
+        "batch_size": args.batch_size,
+        "learning_rate": args.learning_rate,
+        "precision": keras.config.dtype_policy().name,
     }
     path = os.path.join(args.output_dir, "newsgroups_results.json")
     if os.path.exists(path):  # runs of other --models add to the same file
@@ -234,7 +242,10 @@ def main(argv=None, prog=None):
                 "scratch", scratch, tokenizer, splits, num_classes, args
             )
     for name in MODELS:
-        if isinstance(results.get(name), dict) and "history" in results[name]:
+        if name not in args.models or name == "tfidf":
+            continue
+        results[name].update(settings)
+        if "history" in results[name]:
             histories[name] = results[name].pop("history")
     if histories:
         shared.plot_learning_curves(

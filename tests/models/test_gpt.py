@@ -12,6 +12,7 @@ from keras_attn.models.gpt import GPTCausalLM
 from keras_attn.models.gpt.gpt_causal_lm import buffer_length
 from tests.layers.copy_weights import copy_hub_decoder
 from tests.test_case import assert_close
+from tests.test_case import byte_gpt
 from tests.test_case import to_numpy
 
 SMALL = dict(
@@ -322,28 +323,13 @@ def test_stream_equals_generate_with_seed_and_stop_tokens(sampler):
     assert len(steps) <= 4 - 1 + 6
 
 
-def byte_lm():
-    from keras_attn.data import tokenizers
-
-    tokenizer = tokenizers.byte_tokenizer()
-    backbone = GPTBackbone(
-        vocabulary_size=tokenizer.vocabulary_size(),
-        num_layers=1,
-        num_heads=2,
-        hidden_dim=16,
-        intermediate_dim=32,
-        max_sequence_length=32,
-    )
-    return GPTCausalLM(backbone, tokenizer=tokenizer)
-
-
 def as_bytes(ids):
     """byte_tokenizer's ids decoded by hand: id b + 2 is byte b."""
     return bytes(int(i) - 2 for i in ids).decode("utf-8", errors="replace")
 
 
 def test_text_in_text_out_matches_the_ids():
-    lm = byte_lm()
+    lm = byte_gpt()
     sampler = samplers.TopKSampler(k=5)
     prompts = ["ROMEO.", "To be"]
     texts = lm.generate(prompts, 6, sampler=sampler, seed=1)
@@ -356,7 +342,7 @@ def test_text_in_text_out_matches_the_ids():
 
 
 def test_stream_text_pieces_join_to_generate():
-    lm = byte_lm()
+    lm = byte_gpt()
     sampler = samplers.TopPSampler(p=0.9, temperature=1.5)
     whole = lm.generate("ROMEO.", 10, sampler=sampler, seed=4)
     pieces = list(lm.stream("ROMEO.", 10, sampler=sampler, seed=4))
@@ -375,7 +361,7 @@ def test_keras_file_keeps_the_tokenizer_in_a_fresh_process(tmp_path):
     import subprocess
     import sys
 
-    lm = byte_lm()
+    lm = byte_gpt()
     expected = lm.generate(["ROMEO.", "Ay"], 8, sampler="top_k", seed=2)
     path = str(tmp_path / "gpt.keras")
     lm.save(path)

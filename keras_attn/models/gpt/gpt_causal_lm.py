@@ -186,9 +186,8 @@ class GPTCausalLM(Task):
             `strip_padding` (which drops trailing 0s) recovers each row.
         """
         if text.is_text(prompts):
-            return self._generate_text(
-                prompts, max_new_tokens, sampler, stop_token_ids, seed, jit_compile
-            )
+            options = dict(sampler=sampler, seed=seed, jit_compile=jit_compile)
+            return self._generate_text(prompts, max_new_tokens, stop_token_ids, options)
         sampler = samplers.get(sampler)
         inputs, needed = self._generate_inputs(
             prompts, max_new_tokens, sampler, stop_token_ids, seed, padding_mask
@@ -197,18 +196,17 @@ class GPTCausalLM(Task):
         ids = generate_function.predict_on_batch(inputs)
         return np.asarray(ops.convert_to_numpy(ids))[:, :needed]
 
-    def _generate_text(
-        self, prompts, max_new_tokens, sampler, stop_token_ids, seed, jit_compile
-    ):
+    def _on_ids(self, method, prompts, max_new_tokens, stop_token_ids, options):
+        """`method` (`generate` or `stream`) on the ids of text prompts."""
         tokenizer = text.require_tokenizer(self, "prompts")
         texts = [prompts] if isinstance(prompts, str) else list(prompts)
-        ids = self.generate(
-            text.tokenize(tokenizer, texts),
-            max_new_tokens,
-            sampler=sampler,
-            stop_token_ids=stop_token_ids,
-            seed=seed,
-            jit_compile=jit_compile,
+        ids = text.tokenize(tokenizer, texts)
+        result = method(ids, max_new_tokens, stop_token_ids=stop_token_ids, **options)
+        return tokenizer, texts, result
+
+    def _generate_text(self, prompts, max_new_tokens, stop_token_ids, options):
+        tokenizer, _, ids = self._on_ids(
+            self.generate, prompts, max_new_tokens, stop_token_ids, options
         )
         stop = set(stop_token_ids or ())
         outputs = [
@@ -315,8 +313,9 @@ class GPTCausalLM(Task):
         True
         """
         if text.is_text(prompts):
+            options = dict(sampler=sampler, seed=seed, jit_compile=jit_compile)
             yield from self._stream_text(
-                prompts, max_new_tokens, sampler, stop_token_ids, seed, jit_compile
+                prompts, max_new_tokens, stop_token_ids, options
             )
             return
         sampler = samplers.get(sampler)
@@ -333,18 +332,9 @@ class GPTCausalLM(Task):
             state = loop.predict_on_batch({**inputs, "state": state})
             yield np.asarray(state["new_tokens"])
 
-    def _stream_text(
-        self, prompts, max_new_tokens, sampler, stop_token_ids, seed, jit_compile
-    ):
-        tokenizer = text.require_tokenizer(self, "prompts")
-        texts = [prompts] if isinstance(prompts, str) else list(prompts)
-        steps = self.stream(
-            text.tokenize(tokenizer, texts),
-            max_new_tokens,
-            sampler=sampler,
-            stop_token_ids=stop_token_ids,
-            seed=seed,
-            jit_compile=jit_compile,
+    def _stream_text(self, prompts, max_new_tokens, stop_token_ids, options):
+        tokenizer, texts, steps = self._on_ids(
+            self.stream, prompts, max_new_tokens, stop_token_ids, options
         )
         stop = set(stop_token_ids or ())
         new = [[] for _ in texts]  # each row's new ids
