@@ -244,7 +244,12 @@ def main(argv=None, prog=None):
     for name in MODELS:
         if name not in args.models or name == "tfidf":
             continue
-        results[name].update(settings)
+        if name == "minilm-frozen":  # no fine-tuning: no budget or rate
+            results[name].update(
+                {k: settings[k] for k in ("sequence_length", "precision")}
+            )
+        else:
+            results[name].update(settings)
         if "history" in results[name]:
             histories[name] = results[name].pop("history")
     if histories:
