@@ -37,6 +37,7 @@ def test_translate_tiny(tmp_path):
         assert (tmp_path / f"{name}.keras").exists()
     assert len(result["samples"]) == 5
     assert os.path.getsize(tmp_path / "cross_attention.png") > 5_000
+    assert os.path.getsize(tmp_path / "learning_curves.png") > 5_000
     assert (tmp_path / "logs" / "transformer").is_dir()
     assert (tmp_path / "checkpoints" / "rnn.weights.h5").exists()
     if keras.backend.backend() == "tensorflow":

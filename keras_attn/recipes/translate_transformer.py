@@ -244,6 +244,10 @@ def main(argv=None, prog=None):
     if keras.backend.backend() == "tensorflow":  # SavedModel: strings in and out
         saved_model = os.path.join(args.output_dir, "saved_model")
         export(args.output_dir, saved_model, beam_size=args.beam_size)
+    shared.plot_learning_curves(
+        {name: results[name]["history"] for name in ("transformer", "rnn")},
+        os.path.join(args.output_dir, "learning_curves.png"),
+    )
     plot_cross_attention(
         transformer,
         tokenizer,
