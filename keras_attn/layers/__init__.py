@@ -10,6 +10,8 @@ from keras_attn.layers.feed_forward import gelu_approximate
 from keras_attn.layers.luong_attention import LuongAttention
 from keras_attn.layers.multi_head_attention import MultiHeadAttention
 from keras_attn.layers.multi_head_self_attention import MultiHeadSelfAttention
+from keras_attn.layers.patch_embedding import PatchEmbedding
+from keras_attn.layers.patch_embedding import interpolate_position_embeddings
 from keras_attn.layers.positional_embedding import PositionalEmbedding
 from keras_attn.layers.token_and_position_embedding import TokenAndPositionEmbedding
 from keras_attn.layers.transformer_decoder import TransformerDecoder
@@ -21,6 +23,7 @@ __all__ = [
     "LuongAttention",
     "MultiHeadAttention",
     "MultiHeadSelfAttention",
+    "PatchEmbedding",
     "PositionalEmbedding",
     "TokenAndPositionEmbedding",
     "TransformerDecoder",
@@ -28,6 +31,7 @@ __all__ = [
     "causal_mask",
     "compute_attention_mask",
     "gelu_approximate",
+    "interpolate_position_embeddings",
     "masked_softmax",
     "scaled_dot_product_attention",
 ]

@@ -9,6 +9,8 @@ from keras_attn.models.gpt.gpt_backbone import GPTBackbone
 from keras_attn.models.gpt.gpt_causal_lm import GPTCausalLM
 from keras_attn.models.seq2seq.rnn_seq2seq import RNNSeq2Seq
 from keras_attn.models.seq2seq.transformer_seq2seq import TransformerSeq2Seq
+from keras_attn.models.vit.vit_backbone import ViTBackbone
+from keras_attn.models.vit.vit_classifier import ViTClassifier
 
 __all__ = [
     "BertBackbone",
@@ -19,5 +21,7 @@ __all__ = [
     "GPTCausalLM",
     "RNNSeq2Seq",
     "TransformerSeq2Seq",
+    "ViTBackbone",
+    "ViTClassifier",
     "beam_search",
 ]

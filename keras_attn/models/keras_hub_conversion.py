@@ -1,15 +1,16 @@
-"""Convert backbones to and from keras-hub: BERT and GPT-2.
+"""Convert backbones to and from keras-hub: BERT, GPT-2 and ViT.
 
 | keras_attn    | keras-hub                        |
 |---------------|----------------------------------|
 | `BertBackbone`| `keras_hub.models.BertBackbone`  |
 | `GPTBackbone` | `keras_hub.models.GPT2Backbone`  |
+| `ViTBackbone` | `keras_hub.models.ViTBackbone`   |
 
-Both sides take the same input dicts (`token_ids`, `segment_ids` for BERT,
-`padding_mask` with 1 on real tokens) and give the same outputs at the real
-positions. At padded positions they differ and neither is meaningful:
-keras-hub lets padded queries attend to the real tokens, keras_attn zeroes
-their attention output.
+Both sides take the same inputs (dicts of `token_ids`, `segment_ids` for
+BERT, `padding_mask` with 1 on real tokens; images for ViT) and give the
+same outputs at the real positions. At padded positions they differ and
+neither is meaningful: keras-hub lets padded queries attend to the real
+tokens, keras_attn zeroes their attention output.
 
 Weights are copied exactly; only their layout changes. keras-hub keeps each
 attention projection as an `(D, N, H)` kernel (output `(N, H, D)`);
@@ -20,6 +21,9 @@ keras-hub's BERT and GPT-2 have a fixed tanh-approximated GELU and fixed
 LayerNorm epsilons (1e-12 for BERT, 1e-5 for GPT-2): `to_keras_hub` refuses
 a backbone built otherwise (e.g. a Hugging Face checkpoint with the exact
 erf GELU) rather than return a model that computes something else.
+keras-hub's ViT has the exact GELU, as ours; `from_keras_hub` refuses one
+without biases, with channels-first images or with an attention dropout
+other than its dropout (ours has one rate for both).
 """
 
 import keras
@@ -28,6 +32,7 @@ import numpy as np
 from keras_attn.layers.feed_forward import gelu_approximate
 from keras_attn.models.bert.bert_backbone import BertBackbone
 from keras_attn.models.gpt.gpt_backbone import GPTBackbone
+from keras_attn.models.vit.vit_backbone import ViTBackbone
 
 HUB_BERT_EPSILON = 1e-12
 HUB_GPT2_EPSILON = 1e-5
@@ -37,12 +42,13 @@ def from_keras_hub(hub_backbone):
     """A keras_attn backbone with the weights of a keras-hub backbone.
 
     Args:
-        hub_backbone: a `keras_hub.models.BertBackbone` or
-            `keras_hub.models.GPT2Backbone` (e.g. from `from_preset`).
+        hub_backbone: a `keras_hub.models.BertBackbone`,
+            `keras_hub.models.GPT2Backbone` or `keras_hub.models.ViTBackbone`
+            (e.g. from `from_preset`).
 
     Returns:
-        A `BertBackbone` (tanh GELU, epsilon 1e-12) or a `GPTBackbone` of
-        the same configuration, dropout and dtype policy.
+        A `BertBackbone` (tanh GELU, epsilon 1e-12), a `GPTBackbone` or a
+        `ViTBackbone` of the same configuration, dropout and dtype policy.
 
     Example:
 
@@ -57,11 +63,13 @@ def from_keras_hub(hub_backbone):
     """
     import keras_hub
 
+    if isinstance(hub_backbone, keras_hub.models.ViTBackbone):
+        return _vit_from_keras_hub(hub_backbone)
     hub_types = (keras_hub.models.BertBackbone, keras_hub.models.GPT2Backbone)
     if not isinstance(hub_backbone, hub_types):
         raise TypeError(
-            "from_keras_hub converts keras_hub.models.BertBackbone and "
-            f"GPT2Backbone; received {type(hub_backbone).__name__}."
+            "from_keras_hub converts keras_hub.models.BertBackbone, "
+            f"GPT2Backbone and ViTBackbone; received {type(hub_backbone).__name__}."
         )
     common = dict(
         vocabulary_size=hub_backbone.vocabulary_size,
@@ -84,6 +92,36 @@ def from_keras_hub(hub_backbone):
     else:
         ours = GPTBackbone(layer_norm_epsilon=HUB_GPT2_EPSILON, **common)
         _copy(_gpt2_pairs(ours, hub_backbone), into_hub=False)
+    return ours
+
+
+def _vit_from_keras_hub(hub):
+    refused = {
+        "use_mha_bias": not hub.use_mha_bias,
+        "use_mlp_bias": not hub.use_mlp_bias,
+        "use_patch_bias": not hub.use_patch_bias,
+        "data_format": hub.data_format != "channels_last",
+        "attention_dropout": hub.attention_dropout != hub.dropout_rate,
+    }
+    if any(refused.values()):
+        settings = {name: getattr(hub, name) for name, bad in refused.items() if bad}
+        raise ValueError(
+            "ViTBackbone has biases everywhere, channels-last images and one "
+            f"dropout rate; this keras-hub ViT has {settings}."
+        )
+    ours = ViTBackbone(
+        image_shape=tuple(hub.image_shape),
+        patch_size=hub.patch_size,
+        num_layers=hub.num_layers,
+        num_heads=hub.num_heads,
+        hidden_dim=hub.hidden_dim,
+        intermediate_dim=hub.mlp_dim,
+        dropout=hub.dropout_rate,
+        layer_norm_epsilon=hub.layer_norm_epsilon,
+        use_class_token=hub.use_class_token,
+        dtype=hub.get_layer("vit_encoder").dtype_policy,
+    )
+    _copy(_vit_pairs(ours, hub), into_hub=False)
     return ours
 
 
@@ -224,6 +262,38 @@ def _gpt2_pairs(ours, hub):
     for layer, hub_layer in zip(ours.transformer_layers, hub.transformer_layers):
         pairs += _block_pairs(layer, hub_layer)
     pairs += _norm_pairs(ours.layer_norm, hub.layer_norm)
+    return pairs
+
+
+def _vit_pairs(ours, hub):
+    patching = hub.get_layer("vit_patching_and_embedding")
+    encoder = hub.get_layer("vit_encoder")
+    pairs = [
+        *_dense_pairs(ours.embeddings.projection, patching.patch_embedding),
+        (
+            ours.embeddings.position_embeddings,
+            [patching.position_embedding.embeddings],
+        ),
+    ]
+    if ours.use_class_token:
+        pairs.append((ours.embeddings.class_token, [patching.class_token]))
+    for layer, block in zip(ours.transformer_layers, encoder.encoder_layers):
+        attention = block.mha
+        projections = [
+            attention._query_dense,
+            attention._key_dense,
+            attention._value_dense,
+        ]
+        pairs += [
+            (layer.self_attention.qkv_dense.kernel, [p.kernel for p in projections]),
+            (layer.self_attention.qkv_dense.bias, [p.bias for p in projections]),
+            *_dense_pairs(layer.self_attention.output_dense, attention._output_dense),
+            *_norm_pairs(layer.self_attention_layer_norm, block.layer_norm_1),
+            *_dense_pairs(layer.feed_forward.intermediate_dense, block.mlp.dense_1),
+            *_dense_pairs(layer.feed_forward.output_dense, block.mlp.dense_2),
+            *_norm_pairs(layer.feed_forward_layer_norm, block.layer_norm_2),
+        ]
+    pairs += _norm_pairs(ours.layer_norm, encoder.layer_norm)
     return pairs
 
 
