@@ -48,6 +48,7 @@ bench: $(VENV)/.dev
 	$(BIN)/python benchmarks/layers.py
 	$(BIN)/python benchmarks/date_seq2seq.py
 	$(BIN)/python benchmarks/generation.py
+	$(BIN)/python benchmarks/vit.py
 
 clean:
 	rm -rf $(VENV) site outputs

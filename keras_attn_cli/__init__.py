@@ -38,6 +38,7 @@ TASKS = {
     "gpt": ("gpt_lm", "GPT causal LM on Shakespeare or the WEB"),
     "semantic-search": ("semantic_search", "real all-MiniLM-L6-v2: search, fine-tune"),
     "newsgroups": ("newsgroups", "20 Newsgroups: TF-IDF, MiniLM, our BERT, scratch"),
+    "vit": ("vit", "Vision Transformer vs CNN vs forest on Fashion-MNIST"),
 }
 
 

@@ -12,6 +12,7 @@ from keras_attn.recipes import gpt_lm
 from keras_attn.recipes import newsgroups
 from keras_attn.recipes import semantic_search
 from keras_attn.recipes import translate_transformer
+from keras_attn.recipes import vit
 
 
 def test_date_demo_tiny(tmp_path):
@@ -128,3 +129,18 @@ def test_semantic_search_tiny(tmp_path):
     picked = keras.config.dtype_policy().name
     tolerance = 1e-5 if picked == "float32" else 1e-2
     assert result["export"]["max_abs_difference"] < tolerance, picked
+
+
+def test_vit_tiny(tmp_path):
+    flags = ["--tiny", "--verbose", "0", "--no-jit", "--output-dir", str(tmp_path)]
+    result = vit.main(flags + ["--shift", "2"])  # flips and shifts
+    for name in vit.MODELS:
+        assert 0.0 <= result[name]["test_accuracy"] <= 1.0
+    assert result["vit"]["settings"]["patch_size"] == 7
+    for name in ("vit.keras", "attention_rollout.png", "learning_curves.png"):
+        assert (tmp_path / name).exists(), name
+    if keras.backend.backend() == "tensorflow":
+        assert (tmp_path / "saved_model" / "saved_model.pb").exists()
+    # A later run of one model keeps the others' results.
+    again = vit.main(flags + ["--models", "forest"])
+    assert set(vit.MODELS) <= set(again)

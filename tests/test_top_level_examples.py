@@ -3,6 +3,7 @@
 import importlib.util
 import os
 
+import numpy as np
 import pytest
 
 EXAMPLES = os.path.join(os.path.dirname(os.path.dirname(__file__)), "examples")
@@ -59,3 +60,12 @@ def test_bert_pretrain_finetune():
     result = load("bert_pretrain_finetune").main(["--tiny"])
     assert {"frozen_backbone", "fine_tuned"} <= set(result)
     assert 0.0 <= result["pretraining"]["mlm_accuracy"] <= 1.0
+
+
+@pytest.mark.tf_only  # tf.data pipelines of keras_attn.data
+def test_vit_fashion_mnist():
+    result = load("vit_fashion_mnist").main(["--tiny"])
+    assert 0.0 <= result["test_accuracy"] <= 1.0
+    maps = result["rollout"]  # (B, 7, 7), each a share of the class token's flow
+    assert maps.shape == (4, 7, 7)
+    assert np.all(maps >= 0) and np.all(maps.sum((1, 2)) < 1.0)

@@ -7,6 +7,8 @@
   y = `(B, T)` decoder ids shifted left, ending with the end token.
 - `classification_dataset`: x = the BERT dict; y = `(B,)` labels.
 - `tagging_dataset`: x = the BERT dict; y = `(B, T)` tags, -1 ignored.
+- `image_classification_dataset`: x = `(B, H, W, C)` floats in [0, 1],
+  optionally augmented; y = `(B,)` labels.
 
 Padding id is 0 everywhere. Tokenization runs inside `tf.data` (keras-hub's
 TensorFlow path), so the pipelines feed models on any Keras backend. The last
@@ -438,6 +440,70 @@ def tagging_dataset(
         )
     )
     return _finish(ds, to_inputs, batch_size, shuffle, seed, len(token_lists))
+
+
+def image_classification_dataset(
+    images, labels, batch_size, shuffle=True, augment=None, seed=0
+):
+    """Batches of images scaled to [0, 1] and their labels.
+
+    Args:
+        images: `(N, H, W, C)` uint8 array.
+        labels: `(N,)` ints.
+        batch_size: examples per batch.
+        shuffle: reshuffle every epoch.
+        augment: a Keras preprocessing layer (e.g. `RandomFlip`) or a list
+            of them, applied in order to each image as a batch of one, so
+            that every image gets its own random draw; or None. Pass a list
+            rather than a `keras.Sequential`: inside `tf.data` the
+            preprocessing layers run on TensorFlow whatever the backend, a
+            `Sequential` around them does not.
+        seed: shuffling seed.
+
+    Returns:
+        A `tf.data.Dataset` of `(images, labels)`: `(B, H, W, C)` float32
+        and `(B,)` int32.
+
+    Example:
+
+    >>> import numpy as np
+    >>> from keras_attn.data import pipelines
+    >>> images = np.full((5, 4, 4, 1), 255, "uint8")
+    >>> ds = pipelines.image_classification_dataset(images, [0, 1, 2, 3, 4], 2,
+    ...     shuffle=False)
+    >>> x, y = next(iter(ds))
+    >>> x.shape.as_list(), float(x.numpy().max()), y.numpy().tolist()
+    ([2, 4, 4, 1], 1.0, [0, 1])
+    """
+    images = np.asarray(images)
+    if images.ndim != 4 or images.dtype != np.uint8:
+        raise ValueError(
+            "`images` must be a (N, H, W, C) uint8 array; received "
+            f"{images.dtype} of shape {images.shape}."
+        )
+    labels = np.asarray(labels, "int32")
+    if labels.shape != images.shape[:1]:
+        raise ValueError(
+            f"`labels` must hold one label per image ({len(images)}); received "
+            f"shape {labels.shape}."
+        )
+    ds = tf.data.Dataset.from_tensor_slices((images, labels))
+    if shuffle:
+        ds = ds.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
+    ds = ds.map(
+        lambda x, y: (tf.cast(x, tf.float32) / 255.0, y), num_parallel_calls=AUTOTUNE
+    )
+    if augment is not None:
+        augment = list(augment) if isinstance(augment, (list, tuple)) else [augment]
+
+        def draw(x, y):
+            x = x[None]
+            for layer in augment:
+                x = layer(x, training=True)
+            return x[0], y
+
+        ds = ds.map(draw, num_parallel_calls=AUTOTUNE)
+    return ds.batch(batch_size).prefetch(AUTOTUNE)
 
 
 def _finish(ds, to_inputs, batch_size, shuffle, seed, size):

@@ -163,6 +163,7 @@ def _write_fashion_mnist(folder, rng):
         "classifiers": {
             "LogisticRegression": [{"C": [1.0, 10.0]}],
             "RandomForestClassifier": [{"n_estimators": [10, 50]}],
+            "SVC": [{"C": [1.0, 10.0, 100.0]}, {"kernel": ["linear", "rbf"]}],
         },
     }
     path = os.path.join(folder, FASHION_MNIST_BASELINES)
@@ -181,7 +182,7 @@ def make_tiny_cache(cache_dir, seed=0):
     format (48 train, 24 test documents) and a ten-class stand-in for
     Fashion-MNIST in its gzipped IDX files (28x28 uint8 images, one bright
     block per class over noise, 30 train and 10 test per class, and a
-    two-classifier baselines.json), each source with its completion marker.
+    three-classifier baselines.json), each source with its completion marker.
     No third-party text or images.
 
     Args:

@@ -11,6 +11,8 @@ graph, ready for `tf.saved_model.load` or TensorFlow Serving:
 - `export_bert_embedder`: `embed`, `text` -> `embeddings`.
 - `export_gpt_generator`: `generate`, `prompt`, `max_new_tokens`,
   `temperature`, `top_k`, `top_p`, `seed` -> `text`, `completion`.
+- `export_image_classifier`: `classify`, `images` (encoded PNG/JPEG
+  bytes) -> `labels`, `class_ids`, `probabilities`.
 
 Each also serves its main signature as `serving_default`. Serving needs
 TensorFlow itself (SavedModel, `tf.strings`), so these functions run with
@@ -25,11 +27,13 @@ from keras_attn.export.bert import export_bert_embedder
 from keras_attn.export.date_converter import export_date_converter
 from keras_attn.export.gpt import export_gpt_generator
 from keras_attn.export.seq2seq import export_translator
+from keras_attn.export.vit import export_image_classifier
 
 __all__ = [
     "export_bert_classifier",
     "export_bert_embedder",
     "export_date_converter",
     "export_gpt_generator",
+    "export_image_classifier",
     "export_translator",
 ]

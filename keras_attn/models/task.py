@@ -1,3 +1,5 @@
+import keras
+
 from keras_attn.models.base_model import BaseModel
 
 
@@ -11,6 +13,20 @@ class Task(BaseModel):
     SavedModel exports use; the compiled loops it returns are cached per
     setting by `_cached_generate_function` and are not saved with the model.
     """
+
+    def compile_from_config(self, config):
+        """Compiles a reloaded task as it was compiled when it was saved.
+
+        Keras does not call the `compile` of a model that overrides it (it
+        warns and leaves the model uncompiled); the tasks' `compile` only
+        fills in defaults, so the saved optimizer, losses and metrics go
+        through it. The optimizer's variables are built here, so that
+        loading restores its state.
+        """
+        config = keras.saving.deserialize_keras_object(config)
+        self.compile(**config)
+        if getattr(self, "optimizer", None) is not None and self.built:
+            self.optimizer.build(self.trainable_variables)
 
     def token_id_inputs(self):
         """The backbone's token-id inputs (a task takes its backbone's)."""

@@ -309,3 +309,54 @@ def test_tagging_tags_the_first_piece():
     assert x["padding_mask"].tolist() == [[True, True, True, False, False]]
     with pytest.raises(ValueError, match="one tag"):
         pipelines.tagging_dataset([["go"]], [[1, 2]], tokenizer, 5, 2)
+
+
+def test_image_classification_scales_and_keeps_labels():
+    images = np.arange(6 * 2 * 2, dtype="uint8").reshape(6, 2, 2, 1) * 5
+    ds = pipelines.image_classification_dataset(images, np.arange(6), 4, shuffle=False)
+    x = np.concatenate([b[0].numpy() for b in ds])
+    y = np.concatenate([b[1].numpy() for b in ds])
+    np.testing.assert_allclose(x, images / 255.0, rtol=1e-6)
+    np.testing.assert_array_equal(y, np.arange(6))
+    with pytest.raises(ValueError, match="uint8"):
+        pipelines.image_classification_dataset(images / 255.0, np.arange(6), 4)
+    with pytest.raises(ValueError, match="one label per image"):
+        pipelines.image_classification_dataset(images, np.arange(5), 4)
+
+
+def test_image_augmentation_draws_per_image_and_per_epoch():
+    """A random layer inside `tf.data` must not repeat one draw: each image
+    of a batch gets its own, and the next epoch others."""
+    import keras
+
+    images = np.zeros((32, 8, 8, 1), "uint8")
+    images[:, :, :4] = 255  # left half white: a flip moves it right
+    augment = keras.layers.RandomFlip("horizontal", seed=3)
+    ds = pipelines.image_classification_dataset(
+        images, np.zeros(32), 32, shuffle=False, augment=augment
+    )
+    flips = [next(iter(ds))[0].numpy()[:, 0, -1, 0] > 0.5 for _ in range(2)]
+    for flipped in flips:
+        assert 0 < flipped.sum() < 32  # some images flipped, not all
+    assert (flips[0] != flips[1]).any()
+
+
+def test_image_augmentation_layers_apply_in_order():
+    import keras
+
+    images = np.zeros((4, 6, 6, 1), "uint8")
+    images[:, 0, 0] = 255  # one bright corner pixel
+    # A flip that always flips, then a fixed one-pixel shift down.
+    layers = [
+        keras.layers.RandomFlip("horizontal", seed=0),
+        keras.layers.RandomTranslation(
+            (1 / 6, 1 / 6), 0, fill_mode="constant", interpolation="nearest"
+        ),
+    ]
+    ds = pipelines.image_classification_dataset(
+        images, np.zeros(4), 4, shuffle=False, augment=layers
+    )
+    x = next(iter(ds))[0].numpy()[..., 0]
+    for image in x:
+        row, column = np.argwhere(image > 0.5)[0]
+        assert row == 1 and column in (0, 5)  # shifted; flipped or not

@@ -12,6 +12,9 @@ from keras_attn.models import RNNSeq2Seq
 from keras_attn.models import TransformerSeq2Seq
 from keras_attn.models.bert import BertBackbone
 from keras_attn.models.bert import BertClassifier
+from keras_attn.models.bert import BertPretrainer
+from keras_attn.models.vit import ViTBackbone
+from keras_attn.models.vit import ViTClassifier
 from tests.test_case import assert_distinct_initial_weights
 
 SOURCE = np.array([[5, 6, 7, 8, 0], [9, 10, 11, 0, 0]], "int32")
@@ -115,6 +118,58 @@ def test_task_config_round_trip(make):
     assert restored.get_config() == config
     assert restored.count_params() == model.count_params()
     assert keras.saving.serialize_keras_object(restored)["config"] == config
+
+
+def _bert_backbone():
+    return BertBackbone(
+        vocabulary_size=64,
+        num_layers=1,
+        num_heads=2,
+        hidden_dim=16,
+        intermediate_dim=16,
+        max_sequence_length=16,
+    )
+
+
+def _vit():
+    backbone = ViTBackbone(
+        image_shape=(8, 8, 1),
+        patch_size=4,
+        num_layers=1,
+        num_heads=2,
+        hidden_dim=8,
+        intermediate_dim=16,
+    )
+    return ViTClassifier(backbone, 3)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        _gpt,
+        _transformer,
+        _rnn,
+        lambda: BertClassifier(_bert_backbone(), num_classes=3),
+        lambda: BertPretrainer(_bert_backbone()),
+        _vit,
+    ],
+    ids=["gpt", "transformer_seq2seq", "rnn_seq2seq", "bert", "bert_pretrainer", "vit"],
+)
+def test_a_reloaded_task_is_compiled_as_it_was_saved(make, tmp_path, recwarn):
+    # Keras skips `compile_from_config` (with a warning) for models whose
+    # `compile` is overridden, as the tasks' defaults are: a reloaded model
+    # could then not `fit` or `evaluate` until compiled again by hand.
+    model = make()
+    model.compile(optimizer=keras.optimizers.SGD(0.125, momentum=0.5))
+    path = str(tmp_path / "task.keras")
+    model.save(path)
+    restored = keras.saving.load_model(path)
+    assert not [w for w in recwarn if "compile()" in str(w.message)]
+    assert restored.compiled
+    assert isinstance(restored.optimizer, keras.optimizers.SGD)
+    assert float(restored.optimizer.learning_rate) == 0.125
+    assert restored.optimizer.momentum == 0.5
+    assert type(restored.loss) is type(model.loss)
 
 
 class _Picky(keras.layers.Layer):

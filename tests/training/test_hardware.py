@@ -26,6 +26,23 @@ def test_fastest_config_follows_the_measured_rules(backend, flags, devices, expe
     assert config.reason
 
 
+@pytest.mark.parametrize(
+    "backend, flags, devices, expected",
+    [
+        ("tensorflow", {"amx_bf16"}, [], ("float32", True)),
+        ("jax", {"avx512_bf16"}, [], ("float32", True)),
+        ("jax", set(), [("NVIDIA H100", 9.0)], ("mixed_bfloat16", True)),
+    ],
+)
+def test_narrow_models_train_in_float32_with_xla_on_a_cpu(
+    backend, flags, devices, expected
+):
+    config = hardware.fastest_config(
+        workload="narrow", backend=backend, flags=flags, devices=devices
+    )
+    assert (config.precision, config.jit_compile) == expected
+
+
 def test_a_chosen_precision_is_kept_and_gets_its_xla_setting():
     cpu = dict(backend="tensorflow", flags={"avx512_bf16"}, devices=[])
     assert hardware.fastest_config("float32", **cpu)[:2] == ("float32", True)

@@ -1,0 +1,159 @@
+"""Train-step throughput of the Fashion-MNIST ViT against keras-hub's ViT.
+
+Both candidates are the recipe's ViT (`keras-attn train vit`): 28x28x1
+images, 4x4 patches (49 tokens and a class token), 6 pre-LN blocks, width
+64, 4 heads, feed-forward 128, a dense head on the mean of the final tokens:
+
+    ours:  keras_attn.models.ViTClassifier(ViTBackbone(...), pooling="mean")
+    peer:  keras_hub.models.ViTBackbone(...) -> mean -> Dense
+
+One fixed batch, AdamW, sparse cross-entropy on logits, in each mode of
+`benchmarks/layers.py` (float32 or mixed_bfloat16, with or without XLA).
+Rounds interleave the candidates as `layers.py` does; the report gives the
+median images/s per candidate and mode, the ratio ours / keras-hub, and
+the model FLOPs of a train step (3x the forward GEMMs) times images/s as
+GFLOP/s. This is the measurement behind `workload="narrow"` in
+`keras_attn.training.fastest_config`: the best mode for a model this
+narrow is not the best one for the width-256 encoder.
+
+    KERAS_BACKEND=tensorflow python benchmarks/vit.py
+    KERAS_BACKEND=tensorflow python benchmarks/vit.py --quick
+"""
+
+import argparse
+import os
+import statistics
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+
+from benchmarks.layers import MODES  # noqa: E402
+from benchmarks.layers import _split  # noqa: E402
+from benchmarks.layers import _time_steps  # noqa: E402
+from benchmarks.layers import environment_lines  # noqa: E402
+
+SIZES = dict(patch=4, layers=6, heads=4, width=64, intermediate=128)
+
+
+def train_flops_per_image(image_size, patch, layers, width, intermediate):
+    """Forward GEMM FLOPs x 3 (patch projection, attention, feed-forward)."""
+    tokens = (image_size // patch) ** 2 + 1
+    per_token = 2 * 4 * width * width + 2 * 2 * tokens * width  # qkvo, QKᵀ, AV
+    per_token += 2 * 2 * width * intermediate
+    forward = layers * tokens * per_token + (tokens - 1) * 2 * patch * patch * width
+    return 3 * forward
+
+
+def ours(sizes):
+    from keras_attn.models import ViTBackbone
+    from keras_attn.models import ViTClassifier
+
+    backbone = ViTBackbone(
+        image_shape=(28, 28, 1),
+        patch_size=sizes["patch"],
+        num_layers=sizes["layers"],
+        num_heads=sizes["heads"],
+        hidden_dim=sizes["width"],
+        intermediate_dim=sizes["intermediate"],
+    )
+    return ViTClassifier(backbone, 10, pooling="mean")
+
+
+def peer(sizes):
+    import keras_hub
+
+    backbone = keras_hub.models.ViTBackbone(
+        image_shape=(28, 28, 1),
+        patch_size=sizes["patch"],
+        num_layers=sizes["layers"],
+        num_heads=sizes["heads"],
+        hidden_dim=sizes["width"],
+        mlp_dim=sizes["intermediate"],
+        dropout_rate=0.0,
+        attention_dropout=0.0,
+    )
+    images = keras.Input((28, 28, 1))
+    pooled = keras.layers.GlobalAveragePooling1D()(backbone(images))
+    return keras.Model(images, keras.layers.Dense(10)(pooled))
+
+
+def build(make, sizes, mode):
+    policy, jit = MODES[mode]
+    keras.config.set_dtype_policy(policy)
+    try:
+        model = make(sizes)
+    finally:
+        keras.config.set_dtype_policy("float32")
+    model.compile(
+        optimizer=keras.optimizers.AdamW(1e-3, weight_decay=0.05),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=[],  # the loss alone, for both (ours defaults to accuracy)
+        jit_compile=jit,
+    )
+    return model
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--steps", type=int, default=10, help="timed steps a round")
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--batch", type=int, default=128)
+    parser.add_argument("--modes", default=",".join(MODES))
+    parser.add_argument("--quick", action="store_true", help="a smoke run")
+    args = parser.parse_args(argv)
+    sizes = dict(SIZES)
+    if args.quick:
+        args.rounds, args.steps, args.warmup, args.batch = 2, 2, 1, 8
+        sizes.update(layers=1, width=16, intermediate=32, heads=2)
+    modes = _split(parser, args.modes, MODES, "modes")
+    keras.utils.set_random_seed(0)
+    for line in environment_lines():
+        print(line)
+    print(
+        f"config:     batch={args.batch} {sizes} rounds={args.rounds} "
+        f"steps={args.steps} warmup={args.warmup}\n"
+    )
+
+    rng = np.random.default_rng(0)
+    x = rng.random((args.batch, 28, 28, 1), dtype=np.float32)
+    y = rng.integers(0, 10, args.batch)
+    flops = train_flops_per_image(
+        28, sizes["patch"], sizes["layers"], sizes["width"], sizes["intermediate"]
+    )
+    rates = {}
+    for mode in modes:
+        models = {
+            "ours": build(ours, sizes, mode),
+            "keras_hub": build(peer, sizes, mode),
+        }
+        for model in models.values():
+            for _ in range(args.warmup):
+                model.train_on_batch(x, y)
+        samples = {name: [] for name in models}
+        for round_ in range(args.rounds):
+            order = list(models) if round_ % 2 == 0 else list(models)[::-1]
+            for name in order:
+                wall, _ = _time_steps(models[name], x, y, args.steps)
+                samples[name].append(args.batch * args.steps / wall)
+        rates[mode] = {name: statistics.median(v) for name, v in samples.items()}
+
+    print(
+        f"{'mode':10} {'ours img/s':>11} {'hub img/s':>10} {'ours/hub':>9} "
+        f"{'ours GFLOP/s':>13}"
+    )
+    for mode, rate in rates.items():
+        print(
+            f"{mode:10} {rate['ours']:11.0f} {rate['keras_hub']:10.0f} "
+            f"{rate['ours'] / rate['keras_hub']:9.2f} "
+            f"{rate['ours'] * flops / 1e9:13.1f}"
+        )
+    return rates
+
+
+if __name__ == "__main__":
+    main()
