@@ -17,7 +17,7 @@ make_tiny_cache` holds a small stand-in in the same IDX files (30 train and
     >>> images.FASHION_MNIST_CLASSES[9]
     'Ankle boot'
     >>> sorted(images.load_fashion_mnist_baselines(cache)["classifiers"])
-    ['LogisticRegression', 'RandomForestClassifier']
+    ['LogisticRegression', 'RandomForestClassifier', 'SVC']
 
 IDX (the MNIST format): two zero bytes, a type byte, a byte giving the
 number of dimensions, each dimension as a big-endian uint32, then the data in
