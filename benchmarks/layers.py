@@ -190,7 +190,7 @@ def _build_model(factory, call, length, width, mode):
     return model
 
 
-def _time_steps(model, x, y, steps):
+def time_steps(model, x, y, steps):
     """Wall and CPU seconds for `steps` train steps (the loss forces a sync)."""
     start, cpu_start = time.perf_counter(), time.process_time()
     for _ in range(steps):
@@ -199,7 +199,7 @@ def _time_steps(model, x, y, steps):
     return time.perf_counter() - start, time.process_time() - cpu_start
 
 
-def _split(parser, value, known, what):
+def parse_subset(parser, value, known, what):
     items = [item.strip() for item in value.split(",") if item.strip()]
     unknown = set(items) - set(known)
     if unknown or not items:
@@ -246,8 +246,8 @@ def main(argv=None):
             setattr(args, "intermediate_dim" if name == "ffn" else name, value)
     if args.width % args.heads:
         parser.error("--width must be divisible by --heads")
-    pairs = _split(parser, args.pairs, ("mhsa", "encoder"), "pairs")
-    args.modes = _split(parser, args.modes, MODES, "modes")
+    pairs = parse_subset(parser, args.pairs, ("mhsa", "encoder"), "pairs")
+    args.modes = parse_subset(parser, args.modes, MODES, "modes")
 
     keras.utils.set_random_seed(0)
     _print_header(args)
@@ -284,7 +284,7 @@ def main(argv=None):
     order = list(models)
     for r in range(args.rounds):
         for label in order if r % 2 == 0 else order[::-1]:
-            seconds, cpu_seconds = _time_steps(models[label], x, y, args.steps)
+            seconds, cpu_seconds = time_steps(models[label], x, y, args.steps)
             rates[label].append(tokens / seconds)
             cpu_rates[label].append(tokens / max(cpu_seconds, 1e-9))
 

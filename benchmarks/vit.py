@@ -32,9 +32,9 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 from benchmarks.layers import MODES  # noqa: E402
-from benchmarks.layers import _split  # noqa: E402
-from benchmarks.layers import _time_steps  # noqa: E402
 from benchmarks.layers import environment_lines  # noqa: E402
+from benchmarks.layers import parse_subset  # noqa: E402
+from benchmarks.layers import time_steps  # noqa: E402
 
 SIZES = dict(patch=4, layers=6, heads=4, width=64, intermediate=128)
 
@@ -110,7 +110,7 @@ def main(argv=None):
     if args.quick:
         args.rounds, args.steps, args.warmup, args.batch = 2, 2, 1, 8
         sizes.update(layers=1, width=16, intermediate=32, heads=2)
-    modes = _split(parser, args.modes, MODES, "modes")
+    modes = parse_subset(parser, args.modes, MODES, "modes")
     keras.utils.set_random_seed(0)
     for line in environment_lines():
         print(line)
@@ -138,7 +138,7 @@ def main(argv=None):
         for round_ in range(args.rounds):
             order = list(models) if round_ % 2 == 0 else list(models)[::-1]
             for name in order:
-                wall, _ = _time_steps(models[name], x, y, args.steps)
+                wall, _ = time_steps(models[name], x, y, args.steps)
                 samples[name].append(args.batch * args.steps / wall)
         rates[mode] = {name: statistics.median(v) for name, v in samples.items()}
 

@@ -47,7 +47,26 @@ from keras_attn.models import ViTClassifier
 from keras_attn.recipes import shared
 
 MODELS = ("vit", "cnn", "forest", "svc")
-CLASSICAL = ("forest", "svc")
+SKLEARN_NAMES = {"forest": "RandomForestClassifier", "svc": "SVC"}
+CLASSICAL = tuple(SKLEARN_NAMES)
+# The flags each network's results record.
+TRAIN_FLAGS = (
+    "minutes",
+    "epochs",
+    "batch_size",
+    "learning_rate",
+    "weight_decay",
+    "shift",
+)
+VIT_FLAGS = (
+    "patch_size",
+    "num_layers",
+    "num_heads",
+    "hidden_dim",
+    "intermediate_dim",
+    "dropout",
+    "pooling",
+)
 RESULTS = "fashion_mnist_results.json"
 
 
@@ -167,9 +186,7 @@ def classical_settings(name, baselines):
     SVC, C=10 with an RBF kernel, the best of its grid on the authors'
     published benchmark (test accuracy 0.897)."""
     grid = {}
-    for entry in baselines["classifiers"][
-        "RandomForestClassifier" if name == "forest" else "SVC"
-    ]:
+    for entry in baselines["classifiers"][SKLEARN_NAMES[name]]:
         grid.update(entry)
     if name == "forest":
         return {
@@ -304,10 +321,6 @@ def main(argv=None, prog=None):
     if os.path.exists(path):  # earlier runs of other models
         with open(path) as f:
             results = json.load(f)
-    settings = {
-        k: getattr(args, k)
-        for k in ("minutes", "epochs", "batch_size", "learning_rate", "weight_decay")
-    }
     for name in args.models:
         if name in CLASSICAL:
             baselines = image_data.load_fashion_mnist_baselines(cache)
@@ -315,29 +328,14 @@ def main(argv=None, prog=None):
         else:
             with strategy.scope():
                 if name == "vit":
-                    model = build_vit(args, image_shape, class_names)
+                    model = vit = build_vit(args, image_shape, class_names)
                 else:
                     model = build_cnn(image_shape, len(class_names))
             results[name] = train_network(
                 name, model, args, fit_split, validation, test
             )
-            results[name]["settings"] = dict(settings)
-            if name == "vit":
-                vit = model
-                results[name]["settings"].update(
-                    {
-                        k: getattr(args, k)
-                        for k in (
-                            "patch_size",
-                            "num_layers",
-                            "num_heads",
-                            "hidden_dim",
-                            "intermediate_dim",
-                            "dropout",
-                            "pooling",
-                        )
-                    }
-                )
+            flags = TRAIN_FLAGS + (VIT_FLAGS if name == "vit" else ())
+            results[name]["settings"] = {k: getattr(args, k) for k in flags}
         print(
             f"{name}: test accuracy {results[name]['test_accuracy']:.4f} "
             f"({results[name]['train_seconds']} s)"
