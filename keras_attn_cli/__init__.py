@@ -3,6 +3,7 @@
     keras-attn train date --tiny
     keras-attn train gpt --config gpt.yaml --minutes 5
     keras-attn predict outputs/date_seq2seq/saved_model "Sep 30, 1981"
+    keras-attn predict outputs/vit/saved_model --file shoe.png --file bag.jpg
     keras-attn evaluate outputs/date_seq2seq/saved_model held_out.tsv
     keras-attn generate outputs/gpt_lm/saved_model "ROMEO." --top-p 0.9
     keras-attn serve outputs/date_seq2seq/saved_model --port 8501
@@ -13,8 +14,9 @@ SavedModel; `predict`, `generate`, `evaluate` and `serve` work on such
 SavedModels only, through TensorFlow, without the Python model.
 
 This package imports nothing but the standard library until a command
-runs, so `keras-attn --help` and every `keras-attn COMMAND --help` answer
-without loading Keras or TensorFlow (`tests/test_cli.py` checks it).
+runs, so `keras-attn --help`, every `keras-attn COMMAND --help` and every
+`keras-attn train TASK --help` answer without loading Keras or TensorFlow
+(`tests/test_cli_help.py` checks it).
 """
 
 import argparse
@@ -28,18 +30,11 @@ from keras_attn_cli.flags import non_negative_float
 from keras_attn_cli.flags import non_negative_int
 from keras_attn_cli.flags import positive_int
 from keras_attn_cli.flags import probability
+from keras_attn_cli.recipe_flags import RECIPES
+from keras_attn_cli.recipe_flags import recipe_parser
 
 # Task name -> recipe module under keras_attn.recipes, and its summary.
-TASKS = {
-    "date": ("date_seq2seq", "RNN seq2seq + Bahdanau attention on dates"),
-    "translate": ("translate_transformer", "Transformer vs RNN, Spanish->English"),
-    "bert-pretrain": ("bert_pretrain", "BERT masked LM + next sentence"),
-    "bert-finetune": ("bert_finetune", "BERT topic classifier on fortunes"),
-    "gpt": ("gpt_lm", "GPT causal LM on Shakespeare or the WEB"),
-    "semantic-search": ("semantic_search", "real all-MiniLM-L6-v2: search, fine-tune"),
-    "newsgroups": ("newsgroups", "20 Newsgroups: TF-IDF, MiniLM, our BERT, scratch"),
-    "vit": ("vit", "Vision Transformer vs CNN vs forest on Fashion-MNIST"),
-}
+TASKS = {name: recipe[:2] for name, recipe in RECIPES.items()}
 
 
 def main(argv=None):
@@ -112,11 +107,20 @@ def _parser():
         "predict",
         help="run a SavedModel signature on strings",
         description="Call a signature of a string-in SavedModel on TEXT "
-        "arguments, or on the lines of standard input when none are given; "
-        "print one JSON object per input.",
+        "arguments, on the bytes of --file FILEs (e.g. PNG or JPEG images "
+        "for an image classifier), or on the lines of standard input when "
+        "neither is given; print one JSON object per input.",
     )
     _add_saved_model_args(predict)
     predict.add_argument("texts", nargs="*", metavar="TEXT")
+    predict.add_argument(
+        "--file",
+        dest="files",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="a file whose bytes are one input (repeatable; not with TEXT)",
+    )
     predict.add_argument(
         "--arg",
         action="append",
@@ -216,12 +220,14 @@ def _train(args, rest):
     if args.task is None:
         args.parser.print_help()
         return 0 if args.help else 2
+    prog = f"keras-attn train {args.task}"
+    if args.help:  # Without importing the recipe (Keras, TensorFlow).
+        recipe_parser(args.task, prog).print_help()
+        return 0
     flags = _config_flags(args.config) if args.config else []
-    if args.help:
-        rest = rest + ["--help"]
     module = _recipe(args.task)
     try:
-        module.main(flags + rest, prog=f"keras-attn train {args.task}")
+        module.main(flags + rest, prog=prog)
     except SystemExit as exit:  # argparse's --help and usage errors
         return exit.code
     return 0
@@ -375,10 +381,23 @@ def _is_number(text):
 
 
 def _predict(args, rest):
-    texts = args.texts or [line.rstrip("\n") for line in sys.stdin]
+    if args.files and args.texts:
+        raise ValueError(
+            f"give TEXT arguments or --file FILEs, not both; received "
+            f"{len(args.texts)} TEXT and {len(args.files)} --file."
+        )
+    if args.files:
+        inputs = []
+        for path in args.files:
+            with open(path, "rb") as f:  # a missing file: one-line OSError
+                inputs.append(f.read())
+    else:
+        inputs = args.texts or [line.rstrip("\n") for line in sys.stdin]
     _, _, function = _load(args.saved_model, args.signature)
-    outputs = _call(function, texts, _parse_scalars(args.arg))
-    for row in _rows(outputs):
+    outputs = _call(function, inputs, _parse_scalars(args.arg))
+    for i, row in enumerate(_rows(outputs)):
+        if args.files:
+            row = {"file": args.files[i], **row}
         print(json.dumps(row, ensure_ascii=False))
 
 

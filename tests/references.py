@@ -67,3 +67,56 @@ def sinusoidal_positions(length, width, max_wavelength=10000):
             if i + 1 < width:
                 pe[pos, i + 1] = np.cos(angle)
     return pe
+
+
+def greedy_decode(forward, source, max_length, start_id, end_id):
+    """Greedy decoding by full, uncached forward passes:
+    `forward(source, target) -> (B, T, V)` logits. Never emits padding (0)
+    before `end_id`; pads after it."""
+    batch = source.shape[0]
+    target = np.full((batch, 1), start_id, "int32")
+    done = np.zeros(batch, bool)
+    out = np.zeros((batch, max_length), "int32")
+    for i in range(max_length):
+        logits = np.asarray(forward(source, target))[:, -1]
+        token = np.where(done, 0, logits[:, 1:].argmax(-1) + 1)  # Never pad.
+        out[:, i] = token
+        done |= token == end_id
+        target = np.concatenate([target, np.maximum(token, 1)[:, None]], 1)
+    return out
+
+
+def beam_decode(
+    forward, source, max_length, start_id, end_id, beam_size, length_penalty
+):
+    """Beam search over explicit hypotheses and uncached forward passes
+    (`forward` as for `greedy_decode`): the best beam of each source row by
+    summed log-probability over `length ** length_penalty`, length counted
+    through `end_id`."""
+    results = []
+    for row in source:
+        beams = [((), 0.0, False)]  # (tokens, log-prob, finished)
+        for _ in range(max_length):
+            candidates = []
+            for tokens, score, finished in beams:
+                if finished:
+                    candidates.append((tokens + (0,), score, True))
+                    continue
+                target = np.array([(start_id,) + tokens], "int32")
+                logits = np.asarray(forward(row[None], target))[0, -1]
+                log_probs = logits - np.log(np.exp(logits - logits.max()).sum())
+                log_probs -= logits.max()
+                for token, lp in enumerate(log_probs[1:], start=1):  # Never pad.
+                    candidates.append((tokens + (token,), score + lp, token == end_id))
+            candidates.sort(key=lambda c: -c[1])
+            beams = candidates[:beam_size]
+
+        def normalized(beam):
+            tokens, score, _ = beam
+            length = next(
+                (i + 1 for i, t in enumerate(tokens) if t == end_id), len(tokens)
+            )
+            return score / length**length_penalty
+
+        results.append(max(beams, key=normalized)[0])
+    return np.array(results, "int32")

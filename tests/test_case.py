@@ -27,6 +27,30 @@ def flatten(outputs):
     return list(outputs) if isinstance(outputs, (tuple, list)) else [outputs]
 
 
+def load_in_fresh_process(path, expression, *args):
+    """`expression` evaluated in a new Python process on `model`, the
+    `.keras` file at `path` loaded there after `import keras_attn` (which
+    registers the classes), with `args` as `sys.argv[2:]`: its JSON value."""
+    import json
+    import subprocess
+    import sys
+
+    script = (
+        "import json, sys, keras, keras_attn\n"
+        "model = keras.saving.load_model(sys.argv[1])\n"
+        f"print(json.dumps({expression}))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script, str(path), *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
 def assert_close(actual, expected, atol=1e-5, rtol=1e-5, msg=""):
     np.testing.assert_allclose(
         to_numpy(actual), to_numpy(expected), atol=atol, rtol=rtol, err_msg=msg

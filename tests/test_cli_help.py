@@ -8,9 +8,11 @@ import sys
 import pytest
 
 from keras_attn_cli import _parser
+from keras_attn_cli.recipe_flags import RECIPES
+from keras_attn_cli.recipe_flags import recipe_parser
 
 COMMANDS = [[], ["train"], ["predict"], ["generate"], ["evaluate"], ["export"]]
-COMMANDS += [["serve"]]
+COMMANDS += [["serve"]] + [["train", task] for task in sorted(RECIPES)]
 HEAVY = ("keras", "tensorflow", "jax", "numpy", "keras_attn")
 
 PROBE = """
@@ -46,3 +48,21 @@ def test_help_shows_defaults():
     serve = commands["serve"].format_help()
     assert "(default: 8501)" in serve and "(default: 127.0.0.1)" in serve
     assert "(default: None)" not in serve  # --model-name: nothing to show
+
+
+@pytest.mark.parametrize("task", sorted(RECIPES))
+def test_train_help_is_the_parser_the_recipe_reads(task):
+    """`train TASK --help` is printed without the recipe: every setting the
+    recipe's `parse_args` returns must be one of the flags it shows."""
+    import importlib
+
+    recipe = importlib.import_module(f"keras_attn.recipes.{RECIPES[task][0]}")
+    settings = set(vars(recipe.parse_args([])))
+    parser = recipe_parser(task, f"keras-attn train {task}")
+    flags = {a.dest for a in parser._actions if a.option_strings} - {"help"}
+    assert settings - flags <= {"workload"}  # set by the parser, not a flag
+    text = parser.format_help()
+    assert all(
+        f"--{dest.replace('_', '-')}" in text for dest in flags - {"jit_compile"}
+    )
+    assert "(default: " in text

@@ -186,6 +186,26 @@ def split_sentences(text):
     return [s.strip() for s in _SENTENCE_END.split(text) if s.strip()]
 
 
+# Most words in a pseudo-sentence of a 20 Newsgroups document (its text has
+# no punctuation left): two of them and the special tokens fit in 128 pieces.
+NEWSGROUPS_SEGMENT_WORDS = 40
+
+
+def word_runs(text, max_words=NEWSGROUPS_SEGMENT_WORDS):
+    """`text` cut into at least two runs of consecutive words, as even as
+    possible, of at most `max_words` words each.
+
+    >>> word_runs("a b c d e", max_words=2)
+    ['a b', 'c', 'd e']
+    >>> word_runs("a b c d e")
+    ['a b', 'c d e']
+    """
+    words = text.split()
+    count = max(2, -(-len(words) // max_words))
+    bounds = [round(i * len(words) / count) for i in range(count + 1)]
+    return [" ".join(words[a:b]) for a, b in zip(bounds, bounds[1:])]
+
+
 def load_sentences_by_document(name="shakespeare", cache_dir=None, min_words=3):
     """Documents as lists of sentences, for next-sentence-prediction pairs.
 
@@ -195,21 +215,29 @@ def load_sentences_by_document(name="shakespeare", cache_dir=None, min_words=3):
     (speaker names such as "Ham.", stage directions like "[Exit.]") are
     dropped; consecutive kept sentences are treated as consecutive.
 
+    `"newsgroups"` takes the documents of the 20 Newsgroups *training* split
+    (never the test split; labels unused). Their text has no punctuation
+    left (see `load_newsgroups`), so its "sentences" are `word_runs`:
+    consecutive runs of at most `NEWSGROUPS_SEGMENT_WORDS` words.
+
     Args:
-        name: `"shakespeare"` or `"web"`.
+        name: `"shakespeare"`, `"web"` or `"newsgroups"`.
         cache_dir: str or path, the cache.
         min_words: int, shortest sentence kept.
 
     Returns:
         list of documents, each a list of str with at least two sentences.
     """
+    if name == "newsgroups":
+        paragraphs = [word_runs(t) for t in load_newsgroups("train", cache_dir)[0]]
+    else:
+        paragraphs = [
+            [s for p in _BLANK_LINES.split(text) for s in split_sentences(p)]
+            for text in load_prose(name, cache_dir)
+        ]
     documents = []
-    for text in load_prose(name, cache_dir):
-        sentences = []
-        for paragraph in _BLANK_LINES.split(text):
-            sentences.extend(
-                s for s in split_sentences(paragraph) if len(s.split()) >= min_words
-            )
+    for sentences in paragraphs:
+        sentences = [s for s in sentences if len(s.split()) >= min_words]
         if len(sentences) >= 2:
             documents.append(sentences)
     return documents

@@ -17,8 +17,8 @@ def export_translator(
     The SavedModel has the signatures `translate` and `serving_default`:
     `source` `(N,)` strings -> `translation` `(N,)` strings. Inside the
     graph the source is tokenized, decoded by the model's own compiled-once
-    loop (`generate`'s: greedy, or beam search for a `TransformerSeq2Seq`
-    with `beam_size > 1`), cut at the end token and detokenized. The
+    loop (`generate`'s: greedy, or beam search with `beam_size > 1`), cut
+    at the end token and detokenized. The
     decoding settings are fixed at export time.
 
     A `TransformerSeq2Seq` source is cut to its first `max_sequence_length`
@@ -36,8 +36,7 @@ def export_translator(
         target_tokenizer: the target's tokenizer, if it has its own.
         max_length: target tokens to decode; default `max_sequence_length`
             for a `TransformerSeq2Seq` (required for an `RNNSeq2Seq`).
-        beam_size: 1 for greedy decoding (the only choice for an
-            `RNNSeq2Seq`).
+        beam_size: 1 for greedy decoding.
         length_penalty: beam search's length normalization exponent.
 
     Returns:
@@ -84,12 +83,7 @@ def export_translator(
                 "the number of target tokens to decode; received None."
             )
         saved_model_tools.check_integer(max_length, "max_length", 1)
-        if beam_size != 1:
-            raise ValueError(
-                "RNNSeq2Seq decodes greedily: `beam_size` must be 1; received "
-                f"{beam_size}."
-            )
-        decoder = model.make_generate_function(max_length)
+        decoder = model.make_generate_function(max_length, beam_size, length_penalty)
         longest, source_shape = None, [None, None]
 
     def translate(source):

@@ -22,16 +22,12 @@ import keras
 import numpy as np
 
 from keras_attn import saving
-from keras_attn.checks import FlagParser
-from keras_attn.checks import dropout_rate
-from keras_attn.checks import non_negative_float
-from keras_attn.checks import positive_float
-from keras_attn.checks import positive_int
 from keras_attn.data import corpora
 from keras_attn.data import pipelines
 from keras_attn.data import tokenizers
 from keras_attn.models import BertClassifier
 from keras_attn.recipes import shared
+from keras_attn_cli.recipe_flags import recipe_parser
 
 
 def bag_of_words(splits, num_classes, args):
@@ -118,21 +114,6 @@ def finetune_optimizer(args, frozen):
     return keras.optimizers.AdamW(args.learning_rate)
 
 
-def add_finetune_flags(p):
-    """The flags `bag_of_words` and `fine_tune` read (shared with the
-    semantic_search example, which fine-tunes a pretrained checkpoint)."""
-    p.add_argument(
-        "--minutes", type=non_negative_float, default=5, help="budget per model"
-    )
-    p.add_argument("--epochs", type=positive_int, default=10, help="at most this many")
-    p.add_argument("--baseline-epochs", type=positive_int, default=30)
-    p.add_argument("--sequence-length", type=positive_int, default=128)
-    p.add_argument("--batch-size", type=positive_int, default=32)
-    p.add_argument("--dropout", type=dropout_rate, default=0.1)
-    p.add_argument("--learning-rate", type=positive_float, default=1e-4)
-    p.add_argument("--head-learning-rate", type=positive_float, default=1e-3)
-
-
 def finetune_tiny(args):
     """`--tiny`: one short epoch of everything, short sequences."""
     if args.tiny:
@@ -170,15 +151,7 @@ def export(run_dir, path):
 
 
 def parse_args(argv=None, prog=None):
-    p = FlagParser(prog=prog, description=__doc__.split("\n")[0])
-    shared.add_common_flags(p, "outputs/bert")
-    p.add_argument(
-        "--pretrained-dir",
-        default=None,
-        help="output folder of bert_pretrain (default: --output-dir)",
-    )
-    add_finetune_flags(p)
-    args = p.parse_args(argv)
+    args = recipe_parser("bert-finetune", prog).parse_args(argv)
     args.pretrained_dir = args.pretrained_dir or args.output_dir
     finetune_tiny(args)
     return args

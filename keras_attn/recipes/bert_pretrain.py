@@ -5,7 +5,9 @@
     python -m keras_attn.recipes.bert_pretrain --tiny   # a smoke run, seconds
 
 Trains a WordPiece vocabulary and a `BertPretrainer` on the sentences of the
-World English Bible (the last tenth of every book held out), within a wall-clock budget:
+World English Bible (the last tenth of every book held out; `--corpus
+shakespeare` for the plays, `--corpus newsgroups` for the 20 Newsgroups
+training posts, a random tenth of them held out), within a wall-clock budget:
 `[CLS] A [SEP] B [SEP]` pairs, B the true next sentence half of the time,
 15% of the tokens selected for prediction (80% `[MASK]`, 10% random, 10%
 kept). Reports held-out masked-token accuracy and NSP accuracy, draws the
@@ -23,31 +25,51 @@ import keras
 import numpy as np
 
 from keras_attn import saving
-from keras_attn.checks import FlagParser
-from keras_attn.checks import dropout_rate
-from keras_attn.checks import non_negative_float
-from keras_attn.checks import non_negative_int
-from keras_attn.checks import positive_float
-from keras_attn.checks import positive_int
 from keras_attn.data import corpora
 from keras_attn.data import pipelines
 from keras_attn.data import tokenizers
 from keras_attn.models import BertBackbone
 from keras_attn.models import BertPretrainer
 from keras_attn.recipes import shared
+from keras_attn_cli.recipe_flags import recipe_parser
 
 
 def split_documents(documents, held_out_fraction=0.1):
     """The last 10% of the sentences of every document (book) are held out,
     so that held-out next-sentence pairs still draw their random second
-    sentences from other documents."""
+    sentences from other documents. A document too short to leave two
+    sentences on each side is trained on whole.
+
+    >>> split_documents([list("abcdefghijklmnopqrstuvwxyz"), list("xyz")])
+    ([['a', ..., 'x'], ['x', 'y', 'z']], [['y', 'z']])
+    """
     train, held_out = [], []
     for doc in documents:
         cut = len(doc) - max(2, int(held_out_fraction * len(doc)))
         if cut >= 2:
             train.append(doc[:cut])
             held_out.append(doc[cut:])
+        else:
+            train.append(doc)
     return train, held_out
+
+
+def hold_out_documents(documents, held_out_fraction=0.1, seed=0):
+    """A random `held_out_fraction` of the documents held out whole (at
+    least two, so held-out pairs can draw B from another document): for
+    corpora of many short documents, such as 20 Newsgroups posts.
+
+    >>> train, held_out = hold_out_documents([["a", "b"]] * 30)
+    >>> len(train), len(held_out)
+    (27, 3)
+    """
+    order = np.random.default_rng(seed).permutation(len(documents))
+    count = max(2, int(held_out_fraction * len(documents)))
+    held_out = set(order[:count].tolist())
+    return (
+        [d for i, d in enumerate(documents) if i not in held_out],
+        [d for i, d in enumerate(documents) if i in held_out],
+    )
 
 
 def plot_heads(backbone, tokenizer, first, second, path):
@@ -81,24 +103,7 @@ def export(run_dir, path):
 
 
 def parse_args(argv=None, prog=None):
-    p = FlagParser(prog=prog, description=__doc__.split("\n")[0])
-    shared.add_common_flags(p, "outputs/bert")
-    p.add_argument("--corpus", default="web", choices=["web", "shakespeare"])
-    p.add_argument(
-        "--minutes", type=non_negative_float, default=15, help="training budget"
-    )
-    p.add_argument("--epochs", type=positive_int, default=20, help="at most this many")
-    p.add_argument("--vocabulary-size", type=positive_int, default=8000)
-    p.add_argument("--sequence-length", type=positive_int, default=128)
-    p.add_argument("--max-predictions", type=positive_int, default=20)
-    p.add_argument("--num-layers", type=positive_int, default=4)
-    p.add_argument("--num-heads", type=positive_int, default=4)
-    p.add_argument("--hidden-dim", type=positive_int, default=256)
-    p.add_argument("--dropout", type=dropout_rate, default=0.1)
-    p.add_argument("--batch-size", type=positive_int, default=32)
-    p.add_argument("--learning-rate", type=positive_float, default=5e-4)
-    p.add_argument("--warmup-steps", type=non_negative_int, default=300)
-    args = p.parse_args(argv)
+    args = recipe_parser("bert-pretrain", prog).parse_args(argv)
     if args.tiny:
         args.minutes, args.epochs, args.vocabulary_size = 0, 1, 300
         args.sequence_length, args.max_predictions = 32, 5
@@ -113,7 +118,10 @@ def main(argv=None, prog=None):
     os.makedirs(args.output_dir, exist_ok=True)
     keras.utils.set_random_seed(args.seed)
     documents = corpora.load_sentences_by_document(args.corpus, shared.corpus_dir(args))
-    train_docs, held_out_docs = split_documents(documents)
+    if args.corpus == "newsgroups":  # many short posts: hold out whole ones
+        train_docs, held_out_docs = hold_out_documents(documents, seed=args.seed)
+    else:  # a few long works: hold out the end of each
+        train_docs, held_out_docs = split_documents(documents)
 
     start = time.perf_counter()
     tokenizer = tokenizers.train_word_piece(

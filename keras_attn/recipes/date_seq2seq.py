@@ -21,11 +21,9 @@ import keras
 
 from keras_attn import saving
 from keras_attn import training
-from keras_attn.checks import FlagParser
-from keras_attn.checks import positive_float
-from keras_attn.checks import positive_int
 from keras_attn.data import dates
 from keras_attn.models import RNNSeq2Seq
+from keras_attn_cli.recipe_flags import recipe_parser
 
 EXAMPLES = [
     "september 27, 1994",
@@ -150,33 +148,7 @@ def export(run_dir, path):
 
 
 def parse_args(argv=None, prog=None):
-    p = FlagParser(prog=prog, description=__doc__.split("\n")[0])
-    p.add_argument("--num-train", type=positive_int, default=45000)
-    p.add_argument("--num-test", type=positive_int, default=5000)
-    p.add_argument("--epochs", type=positive_int, default=5, help="at most this many")
-    p.add_argument(
-        "--target",
-        type=float,
-        default=0.999,
-        help="stop once held-out exact match reaches this (0: never)",
-    )
-    p.add_argument("--batch-size", type=positive_int, default=128, help="per replica")
-    p.add_argument("--embedding-dim", type=positive_int, default=32)
-    p.add_argument("--hidden-dim", type=positive_int, default=128)
-    p.add_argument("--cell", default="gru", choices=["gru", "lstm"])
-    p.add_argument(
-        "--attention",
-        default="bahdanau",
-        choices=["bahdanau", "dot", "general", "none"],
-    )
-    p.add_argument("--learning-rate", type=positive_float, default=3e-3)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--verbose", type=int, default=1, help="fit progress bar")
-    p.add_argument("--output-dir", default="outputs/date_seq2seq")
-    p.add_argument("--tiny", action="store_true", help="a few seconds' smoke run")
-    training.add_flags(p)  # --strategy, --mixed-precision, --jit, --save-freq
-    p.set_defaults(workload="rnn")  # what `auto` picks for (training.fastest_config)
-    args = p.parse_args(argv)
+    args = recipe_parser("date", prog).parse_args(argv)
     if args.attention == "none":
         args.attention = None
     if args.tiny:

@@ -34,18 +34,13 @@ import numpy as np
 
 from keras_attn import samplers
 from keras_attn import saving
-from keras_attn.checks import FlagParser
-from keras_attn.checks import dropout_rate
-from keras_attn.checks import non_negative_float
-from keras_attn.checks import non_negative_int
-from keras_attn.checks import positive_float
-from keras_attn.checks import positive_int
 from keras_attn.data import corpora
 from keras_attn.data import pipelines
 from keras_attn.data import tokenizers
 from keras_attn.models import GPTBackbone
 from keras_attn.models import GPTCausalLM
 from keras_attn.recipes import shared
+from keras_attn_cli.recipe_flags import recipe_parser
 
 PROMPTS = ["ROMEO. ", "To be, or not to be", "The king hath"]
 SAMPLERS = {
@@ -121,44 +116,7 @@ def export(run_dir, path):
 
 
 def parse_args(argv=None, prog=None):
-    p = FlagParser(prog=prog, description=__doc__.split("\n")[0])
-    shared.add_common_flags(p, "outputs/gpt_lm")
-    p.add_argument("--corpus", default="shakespeare", choices=["shakespeare", "web"])
-    p.add_argument(
-        "--minutes", type=non_negative_float, default=15, help="training budget"
-    )
-    p.add_argument("--epochs", type=positive_int, default=20, help="at most this many")
-    p.add_argument("--tokenizer", default="bpe", choices=["bpe", "byte"])
-    p.add_argument(
-        "--vocabulary-size", type=positive_int, default=5000, help="of the BPE"
-    )
-    p.add_argument(
-        "--steps",
-        type=non_negative_int,
-        default=0,
-        help="train this many optimizer steps (0: --epochs and --minutes)",
-    )
-    p.add_argument(
-        "--eval-every", type=positive_int, default=250, help="steps, with --steps"
-    )
-    p.add_argument(
-        "--eval-batches",
-        type=positive_int,
-        default=50,
-        help="validation batches of each round, with --steps (all at the end)",
-    )
-    p.add_argument("--sequence-length", type=positive_int, default=128)
-    p.add_argument("--max-sequence-length", type=positive_int, default=256)
-    p.add_argument("--num-layers", type=positive_int, default=4)
-    p.add_argument("--num-heads", type=positive_int, default=8)
-    p.add_argument("--hidden-dim", type=positive_int, default=256)
-    p.add_argument("--dropout", type=dropout_rate, default=0.1)
-    p.add_argument("--batch-size", type=positive_int, default=32)
-    p.add_argument("--learning-rate", type=positive_float, default=1e-3)
-    p.add_argument("--warmup-steps", type=non_negative_int, default=200)
-    p.add_argument("--decay-steps", type=positive_int, default=5000)
-    p.add_argument("--max-new-tokens", type=positive_int, default=60)
-    args = p.parse_args(argv)
+    args = recipe_parser("gpt", prog).parse_args(argv)
     if args.tiny:
         args.minutes, args.epochs, args.vocabulary_size = 0, 1, 300
         args.sequence_length, args.max_sequence_length = 16, 48

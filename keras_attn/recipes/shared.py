@@ -1,5 +1,6 @@
-"""What the text examples share: flags, the corpus cache, callbacks, plots,
-and distribution (strategy, mixed precision, backups)."""
+"""What the text examples share: the corpus cache, callbacks, plots, and
+distribution (strategy, mixed precision, backups). Their flags are in
+`keras_attn_cli.recipe_flags`."""
 
 import os
 import time
@@ -10,25 +11,6 @@ import numpy as np
 from keras_attn import training
 from keras_attn.data import corpora
 from keras_attn.data import synthetic_corpus
-
-
-def add_common_flags(parser, output_dir):
-    """Flags every text example takes."""
-    parser.add_argument(
-        "--data-dir",
-        default=None,
-        help="corpus cache of `make data` (default $KERAS_ATTN_DATA or "
-        "~/.cache/keras_attn)",
-    )
-    parser.add_argument("--output-dir", default=output_dir)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--verbose", type=int, default=1, help="fit progress bar")
-    parser.add_argument(
-        "--tiny",
-        action="store_true",
-        help="a smoke run of seconds on a tiny synthetic corpus",
-    )
-    training.add_flags(parser)  # --strategy, --mixed-precision, --save-freq
 
 
 def distribute(args):

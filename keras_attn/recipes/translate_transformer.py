@@ -23,12 +23,6 @@ import numpy as np
 import sacrebleu
 
 from keras_attn import saving
-from keras_attn.checks import FlagParser
-from keras_attn.checks import dropout_rate
-from keras_attn.checks import non_negative_float
-from keras_attn.checks import non_negative_int
-from keras_attn.checks import positive_float
-from keras_attn.checks import positive_int
 from keras_attn.data import corpora
 from keras_attn.data import pipelines
 from keras_attn.data import tokenizers
@@ -36,6 +30,7 @@ from keras_attn.models import RNNSeq2Seq
 from keras_attn.models import TransformerSeq2Seq
 from keras_attn.models import text
 from keras_attn.recipes import shared
+from keras_attn_cli.recipe_flags import recipe_parser
 
 START_ID, END_ID = 2, 3  # WordPiece [CLS] and [SEP] start and end targets.
 
@@ -93,12 +88,9 @@ def translate(model, tokenizer, texts, args, beam_size=1):
     for start in range(0, len(texts), args.eval_batch_size):
         chunk = texts[start : start + args.eval_batch_size]
         source = np.asarray(tokenizer(chunk)).astype("int32")  # (B, S), 0-padded
-        if isinstance(model, TransformerSeq2Seq):
-            ids, chunk_weights = model.generate(
-                source, args.sequence_length, beam_size=beam_size
-            )
-        else:
-            ids, chunk_weights = model.generate(source, args.sequence_length)
+        ids, chunk_weights = model.generate(
+            source, args.sequence_length, beam_size=beam_size
+        )
         for row in ids:
             row = list(row)
             row = row[: row.index(END_ID)] if END_ID in row else row
@@ -138,25 +130,7 @@ def export(run_dir, path, beam_size=1):
 
 
 def parse_args(argv=None, prog=None):
-    p = FlagParser(prog=prog, description=__doc__.split("\n")[0])
-    shared.add_common_flags(p, "outputs/translate")
-    p.add_argument(
-        "--minutes", type=non_negative_float, default=20, help="budget per model"
-    )
-    p.add_argument("--epochs", type=positive_int, default=30, help="at most this many")
-    p.add_argument("--vocabulary-size", type=positive_int, default=8000)
-    p.add_argument("--sequence-length", type=positive_int, default=64)
-    p.add_argument("--num-layers", type=positive_int, default=3)
-    p.add_argument("--num-heads", type=positive_int, default=4)
-    p.add_argument("--hidden-dim", type=positive_int, default=256)
-    p.add_argument("--dropout", type=dropout_rate, default=0.1)
-    p.add_argument("--batch-size", type=positive_int, default=64)
-    p.add_argument("--learning-rate", type=positive_float, default=1e-3)
-    p.add_argument("--warmup-steps", type=non_negative_int, default=500)
-    p.add_argument("--num-test", type=positive_int, default=1000)
-    p.add_argument("--beam-size", type=int, default=4)
-    p.add_argument("--eval-batch-size", type=int, default=100)
-    args = p.parse_args(argv)
+    args = recipe_parser("translate", prog).parse_args(argv)
     if args.tiny:
         args.minutes, args.epochs, args.vocabulary_size = 0, 1, 300
         args.sequence_length, args.num_layers, args.hidden_dim = 24, 1, 16
@@ -235,8 +209,11 @@ def main(argv=None, prog=None):
         "rnn",
     )
     rnn_greedy, _ = translate(rnn, tokenizer, spanish, args)
+    rnn_beam, _ = translate(rnn, tokenizer, spanish, args, args.beam_size)
     results["rnn"].update(
-        bleu_greedy=bleu(rnn_greedy, english), parameters=rnn.count_params()
+        bleu_greedy=bleu(rnn_greedy, english),
+        bleu_beam=bleu(rnn_beam, english),
+        parameters=rnn.count_params(),
     )
 
     for model in (transformer, rnn):
@@ -257,7 +234,7 @@ def main(argv=None, prog=None):
     )
     results["samples"] = [
         {"es": s, "reference": e, "transformer": t, "rnn": r}
-        for s, e, t, r in list(zip(spanish, english, beam, rnn_greedy))[:5]
+        for s, e, t, r in list(zip(spanish, english, beam, rnn_beam))[:5]
     ]
     for name in ("transformer", "rnn"):
         summary = {k: v for k, v in results[name].items() if k != "history"}

@@ -34,19 +34,15 @@ import keras
 import numpy as np
 
 from keras_attn import saving
-from keras_attn.checks import FlagParser
-from keras_attn.checks import dropout_rate
-from keras_attn.checks import non_negative_float
-from keras_attn.checks import non_negative_int
-from keras_attn.checks import positive_float
-from keras_attn.checks import positive_int
 from keras_attn.data import images as image_data
 from keras_attn.data import pipelines
 from keras_attn.models import ViTBackbone
 from keras_attn.models import ViTClassifier
 from keras_attn.recipes import shared
+from keras_attn_cli.recipe_flags import VIT_MODELS
+from keras_attn_cli.recipe_flags import recipe_parser
 
-MODELS = ("vit", "cnn", "forest", "svc")
+MODELS = VIT_MODELS
 SKLEARN_NAMES = {"forest": "RandomForestClassifier", "svc": "SVC"}
 CLASSICAL = tuple(SKLEARN_NAMES)
 # The flags each network's results record.
@@ -261,35 +257,7 @@ def export(run_dir, path):
 
 
 def parse_args(argv=None, prog=None):
-    p = FlagParser(prog=prog, description=__doc__.split("\n")[0])
-    shared.add_common_flags(p, "outputs/vit")
-    p.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS))
-    p.add_argument(
-        "--minutes",
-        type=non_negative_float,
-        default=20,
-        help="training budget of each network",
-    )
-    p.add_argument("--epochs", type=positive_int, default=18, help="at most this many")
-    p.add_argument("--validation-size", type=positive_int, default=5000)
-    p.add_argument("--batch-size", type=positive_int, default=128)
-    p.add_argument("--learning-rate", type=positive_float, default=3e-3)
-    p.add_argument("--weight-decay", type=non_negative_float, default=0.05)
-    p.add_argument("--warmup-fraction", type=non_negative_float, default=0.05)
-    p.add_argument("--patch-size", type=positive_int, default=4)
-    p.add_argument("--num-layers", type=positive_int, default=6)
-    p.add_argument("--num-heads", type=positive_int, default=4)
-    p.add_argument("--hidden-dim", type=positive_int, default=64)
-    p.add_argument("--intermediate-dim", type=positive_int, default=128)
-    p.add_argument("--dropout", type=dropout_rate, default=0.0)
-    p.add_argument(
-        "--shift",
-        type=non_negative_int,
-        default=0,
-        help="augmentation: random shifts of up to this many pixels",
-    )
-    p.add_argument("--pooling", choices=("token", "mean"), default="mean")
-    args = p.parse_args(argv)
+    args = recipe_parser("vit", prog).parse_args(argv)
     # What `auto` picks for (training.fastest_config): narrow models gain
     # nothing from bfloat16 on a CPU.
     args.workload = "narrow" if args.hidden_dim < 128 else "transformer"

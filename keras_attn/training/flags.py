@@ -2,12 +2,12 @@
 
 from keras_attn.training.hardware import describe
 from keras_attn.training.hardware import fastest_config
-from keras_attn.training.precision import PRECISIONS
 from keras_attn.training.precision import set_precision
-from keras_attn.training.strategies import STRATEGIES
 from keras_attn.training.strategies import get_strategy
 from keras_attn.training.strategies import global_batch_size
 from keras_attn.training.strategies import num_replicas
+from keras_attn_cli.recipe_flags import add_training_flags
+from keras_attn_cli.recipe_flags import save_freq  # noqa: F401
 
 
 def add_flags(parser):
@@ -32,58 +32,7 @@ def add_flags(parser):
     >>> args.strategy, args.mixed_precision, args.jit_compile, args.save_freq
     ('mirrored', 'auto', None, 50)
     """
-    parser.add_argument(
-        "--strategy",
-        default="auto",
-        choices=STRATEGIES,
-        help="how to distribute training; multi_worker reads TF_CONFIG (default: auto)",
-    )
-    parser.add_argument(
-        "--mixed-precision",
-        default="auto",
-        choices=("auto",) + PRECISIONS,
-        help="dtype policy; auto picks the fastest for this machine and prints "
-        "it; mixed_float16 scales the loss (default: auto)",
-    )
-    parser.add_argument(
-        "--jit",
-        dest="jit_compile",
-        action="store_const",
-        const=True,
-        default=None,
-        help="compile the train step with XLA (default: as auto picks)",
-    )
-    parser.add_argument(
-        "--no-jit",
-        dest="jit_compile",
-        action="store_const",
-        const=False,
-        help="run the train step as a graph, without XLA",
-    )
-    parser.add_argument(
-        "--save-freq",
-        default="epoch",
-        type=save_freq,
-        help="back up for restarts every epoch, or every N batches (default: epoch)",
-    )
-
-
-def save_freq(text):
-    """`"epoch"` or a positive int, from a flag's text."""
-    if text == "epoch":
-        return text
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise ValueError(
-            f"--save-freq must be 'epoch' or a positive int; received {text!r}."
-        )
-    return value
-
-
-save_freq.__name__ = "save-freq"  # argparse names the type in its errors.
+    add_training_flags(parser)
 
 
 def from_flags(args):

@@ -2,7 +2,7 @@
 
 import keras
 
-PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
+from keras_attn_cli.recipe_flags import PRECISIONS  # noqa: F401
 
 
 def set_precision(policy="float32"):

@@ -12,7 +12,7 @@ import os
 
 import keras
 
-STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker", "tpu")
+from keras_attn_cli.recipe_flags import STRATEGIES  # noqa: F401
 
 
 def get_strategy(name="auto", devices=None):

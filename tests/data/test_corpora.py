@@ -162,6 +162,21 @@ def test_sentences_by_document(tiny_cache):
     ]
 
 
+def test_newsgroups_documents_are_runs_of_words_of_the_train_split(tiny_cache):
+    documents = corpora.load_sentences_by_document("newsgroups", tiny_cache)
+    train, _, _ = corpora.load_newsgroups("train", tiny_cache)
+    assert len(documents) == len(train)  # each has >= 2 * 3 words
+    step = corpora.NEWSGROUPS_SEGMENT_WORDS
+    for sentences, text in zip(documents, train):
+        words = text.split()
+        assert len(sentences) == max(2, -(-len(words) // step))
+        assert [w for s in sentences for w in s.split()] == words
+        sizes = [len(s.split()) for s in sentences]
+        assert max(sizes) <= step and max(sizes) - min(sizes) <= 1
+    long = corpora.word_runs(" ".join(map(str, range(81))))  # 81 = 27 + 27 + 27
+    assert [len(s.split()) for s in long] == [27, 27, 27]
+
+
 def test_parse_fortune_file():
     text = "First\n  line two\n%\n\n%\nSe\x08econd with _\x08b_\x08o_\x08l_\x08d\n%\n"
     assert corpora.parse_fortune_file(text) == [

@@ -117,3 +117,33 @@ def test_export_arguments_are_checked(classifier, tmp_path):
     )
     with pytest.raises(TypeError, match="must be a ViTClassifier"):
         export_image_classifier(bert, str(tmp_path / "y"))
+
+
+def test_keras_attn_predict_reads_image_files(classifier, exported, tmp_path, capsys):
+    import json
+
+    import keras_attn_cli
+
+    files = []
+    for i, image in enumerate(IMAGES[:2]):
+        files.append(str(tmp_path / f"{i}.png"))
+        tf.io.write_file(files[-1], tf.io.encode_png(image))
+    argv = ["predict", exported, "--file", files[0], "--file", files[1]]
+    assert keras_attn_cli.main(argv) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [row["file"] for row in rows] == files
+    expected = _expected(classifier, IMAGES[:2])
+    probabilities = [row["probabilities"] for row in rows]
+    np.testing.assert_allclose(probabilities, expected, atol=1e-5)
+    assert [row["labels"] for row in rows] == [CLASSES[i] for i in expected.argmax(-1)]
+
+    junk = tmp_path / "junk.png"
+    junk.write_bytes(b"not an image")
+    for argv, message in [
+        (["predict", exported, "--file", str(junk)], "keras-attn predict: error"),
+        (["predict", exported, "--file", str(tmp_path / "gone.png")], "gone.png"),
+        (["predict", exported, "x", "--file", files[0]], "not both"),
+    ]:
+        assert keras_attn_cli.main(argv) == 2
+        error = capsys.readouterr().err
+        assert message in error and len(error.strip().splitlines()) == 1, error

@@ -181,6 +181,19 @@ def test_transformer_decoding_settings(transformer, kwargs, message):
         transformer.generate(np.array([[1, 2]]), **kwargs)
 
 
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(beam_size=VOCABULARY + 1), "at most the vocabulary size"),
+        (dict(beam_size=0), "beam_size"),
+        (dict(length_penalty=math.nan), "length_penalty"),
+    ],
+)
+def test_rnn_decoding_settings(rnn, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        rnn.generate(np.array([[1, 2]]), **kwargs)
+
+
 def test_rnn_max_length_zero_is_refused_as_for_the_transformer(rnn):
     with pytest.raises(ValueError, match="`max_length` must be a positive integer"):
         rnn.generate(np.array([[1, 2]]), max_length=0)

@@ -12,6 +12,7 @@ from keras_attn.models.bert import BertPretrainer
 from keras_attn.models.bert import BertTokenClassifier
 from tests.layers.copy_weights import copy_hub_encoder
 from tests.test_case import assert_close
+from tests.test_case import load_in_fresh_process
 from tests.test_case import to_numpy
 
 VOCAB, LAYERS, HEADS, WIDTH, FFN, SEQ = 100, 2, 4, 32, 64, 16
@@ -455,25 +456,10 @@ def test_classifier_predicts_text_as_the_packed_ids():
 
 
 def test_classifier_keras_file_takes_text_in_a_fresh_process(tmp_path):
-    import json
-    import subprocess
-    import sys
-
     classifier, texts = worded_classifier()
-    path = str(tmp_path / "classifier.keras")
+    path = tmp_path / "classifier.keras"
     classifier.save(path)
-    script = (
-        "import json, sys, keras, keras_attn\n"
-        "model = keras.saving.load_model(sys.argv[1])\n"
-        "print(json.dumps(model.predict(sys.argv[2:], verbose=0).tolist()))\n"
+    received = load_in_fresh_process(
+        path, "model.predict(sys.argv[2:], verbose=0).tolist()", *texts
     )
-    result = subprocess.run(
-        [sys.executable, "-c", script, path, *texts],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    received = np.array(json.loads(result.stdout.strip().splitlines()[-1]))
-    assert_close(received, classifier.predict(texts, verbose=0))
+    assert_close(np.array(received), classifier.predict(texts, verbose=0))

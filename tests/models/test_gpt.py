@@ -13,6 +13,7 @@ from keras_attn.models.gpt.gpt_causal_lm import buffer_length
 from tests.layers.copy_weights import copy_hub_decoder
 from tests.test_case import assert_close
 from tests.test_case import byte_gpt
+from tests.test_case import load_in_fresh_process
 from tests.test_case import to_numpy
 
 SMALL = dict(
@@ -358,27 +359,11 @@ def test_text_without_a_tokenizer_says_how_to_attach_one():
 
 
 def test_keras_file_keeps_the_tokenizer_in_a_fresh_process(tmp_path):
-    import subprocess
-    import sys
-
     lm = byte_gpt()
     expected = lm.generate(["ROMEO.", "Ay"], 8, sampler="top_k", seed=2)
-    path = str(tmp_path / "gpt.keras")
+    path = tmp_path / "gpt.keras"
     lm.save(path)
-    script = (
-        "import json, sys, keras, keras_attn\n"
-        "lm = keras.saving.load_model(sys.argv[1])\n"
-        "print(json.dumps(lm.generate(['ROMEO.', 'Ay'], 8, sampler='top_k', "
-        "seed=2)))\n"
+    received = load_in_fresh_process(
+        path, "model.generate(['ROMEO.', 'Ay'], 8, sampler='top_k', seed=2)"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", script, path],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    import json
-
-    assert json.loads(result.stdout.strip().splitlines()[-1]) == expected
+    assert received == expected

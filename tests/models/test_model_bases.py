@@ -55,6 +55,7 @@ FAMILIES = {
     "transformer_seq2seq": (_transformer, lambda m: m.generate(SOURCE, 6)),
     "transformer_beam": (_transformer, lambda m: m.generate(SOURCE, 6, beam_size=2)),
     "rnn_seq2seq": (_rnn, lambda m: m.generate(SOURCE, 6)),
+    "rnn_beam": (_rnn, lambda m: m.generate(SOURCE, 6, beam_size=2)),
 }
 
 

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from keras_attn.models import RNNSeq2Seq
+from tests import references
 from tests.test_case import assert_close
 from tests.test_case import to_numpy
 
@@ -40,17 +41,20 @@ def test_forward_config_and_keras_round_trip(kwargs, tmp_path):
         assert_close(a, b)
 
 
+def forward(model):
+    """`(source, target) -> (B, T, V)` logits of teacher-forced passes."""
+    return lambda source, target: to_numpy(
+        model({"source": source, "target_in": target})
+    )
+
+
 @pytest.mark.parametrize("kwargs", VARIANTS)
-def test_greedy_steps_equal_teacher_forced_pass(kwargs):
+def test_greedy_steps_equal_teacher_forced_passes(kwargs):
     """The single-step decoder (RNN cells) agrees with the sequence decoder."""
     model = _model(**kwargs)
     ids, weights = model.generate(SOURCE, max_length=6)
-    target_in = np.concatenate([np.full((2, 1), 2, "int32"), ids[:, :-1]], 1)
-    logits = to_numpy(model({"source": SOURCE, "target_in": target_in}))
-    for row in range(2):
-        stop = list(ids[row]).index(3) + 1 if 3 in ids[row] else 6
-        np.testing.assert_array_equal(ids[row, :stop], logits[row, :stop].argmax(-1))
-        assert np.all(ids[row, stop:] == 0)
+    expected = references.greedy_decode(forward(model), SOURCE, 6, 2, 3)
+    np.testing.assert_array_equal(ids, expected)
     if kwargs["attention"] is None:
         np.testing.assert_array_equal(weights, 0.0)
     else:
@@ -60,14 +64,57 @@ def test_greedy_steps_equal_teacher_forced_pass(kwargs):
         np.testing.assert_array_equal(weights[1, :, 3:], 0.0)
 
 
-def test_generation_compiles_once():
+def _peaked_model(**kwargs):
+    # Few classes and sharp logits, so beams end at different lengths.
+    model = RNNSeq2Seq(
+        vocabulary_size=6,
+        embedding_dim=8,
+        hidden_dim=12,
+        start_id=1,
+        end_id=2,
+        **kwargs,
+    )
+    rng = np.random.default_rng(1)
+    model.set_weights([w + rng.normal(0, 0.7, w.shape) for w in model.get_weights()])
+    return model
+
+
+@pytest.mark.parametrize("length_penalty", [0.0, 1.0])
+@pytest.mark.parametrize("kwargs", VARIANTS[:3])
+def test_beam_search_equals_reference(kwargs, length_penalty):
+    model = _peaked_model(**kwargs)
+    source = np.array([[3, 4, 5, 0], [5, 5, 0, 0]], "int32")
+    ids, weights = model.generate(
+        source, max_length=4, beam_size=3, length_penalty=length_penalty
+    )
+    expected = references.beam_decode(
+        forward(model), source, 4, 1, 2, 3, length_penalty
+    )
+    np.testing.assert_array_equal(ids, expected)
+    # The weights are the teacher-forced decoder's along the chosen beam
+    # (which reads padding after its end, as the loop does).
+    target = np.concatenate([np.ones((2, 1), "int32"), ids[:, :-1]], 1)
+    encoder_outputs, states, source_mask = model.encode(source)
+    _, expected_weights = model.decode(target, encoder_outputs, source_mask, states)
+    assert_close(weights, expected_weights)
+
+
+def test_beam_size_one_is_greedy():
+    model = _peaked_model()
+    greedy, _ = model.generate(SOURCE % 6, max_length=5)
+    beam, _ = model.generate(SOURCE % 6, max_length=5, beam_size=1, length_penalty=0.0)
+    np.testing.assert_array_equal(greedy, beam)
+
+
+def test_generation_compiles_once_per_setting():
     model = _model()
-    model.generate(SOURCE, max_length=5)
-    decoder = model.make_generate_function(5)
-    traces = decoder.trace_count
-    for _ in range(3):
-        model.generate(SOURCE[::-1], max_length=5)
-    assert decoder.trace_count == traces
+    for beam_size in (1, 2):
+        model.generate(SOURCE, max_length=5, beam_size=beam_size)
+        decoder = model.make_generate_function(5, beam_size)
+        traces = decoder.trace_count
+        for _ in range(3):
+            model.generate(SOURCE[::-1], max_length=5, beam_size=beam_size)
+        assert decoder.trace_count == traces
 
 
 def test_fit_reduces_loss_on_a_copy_task():

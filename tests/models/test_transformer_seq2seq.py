@@ -7,9 +7,11 @@ import pytest
 from keras import ops
 
 from keras_attn.models import TransformerSeq2Seq
+from tests import references
 from tests.layers.copy_weights import copy_hub_decoder
 from tests.layers.copy_weights import copy_hub_encoder
 from tests.test_case import assert_close
+from tests.test_case import load_in_fresh_process
 from tests.test_case import to_numpy
 
 SMALL = dict(
@@ -120,53 +122,27 @@ def test_cached_steps_equal_the_full_pass():
         assert_close(to_numpy(logits)[row], full[row, i])
 
 
+def forward(model):
+    """`(source, target) -> (B, T, V)` logits of full, uncached passes."""
+    return lambda source, target: to_numpy(model(inputs(source, target)))
+
+
 def greedy_reference(model, source, max_length):
-    """Greedy decoding by full, uncached forward passes."""
-    batch = source.shape[0]
-    target = np.full((batch, 1), model.start_id, "int32")
-    done = np.zeros(batch, bool)
-    out = np.zeros((batch, max_length), "int32")
-    for i in range(max_length):
-        logits = to_numpy(model(inputs(source, target)))[:, -1]
-        token = np.where(done, 0, logits[:, 1:].argmax(-1) + 1)  # Never pad.
-        out[:, i] = token
-        done |= token == model.end_id
-        target = np.concatenate([target, np.maximum(token, 1)[:, None]], 1)
-    return out
+    return references.greedy_decode(
+        forward(model), source, max_length, model.start_id, model.end_id
+    )
 
 
 def beam_reference(model, source, max_length, beam_size, length_penalty):
-    """Beam search over explicit hypotheses and uncached forward passes."""
-    results = []
-    for row in source:
-        beams = [((), 0.0, False)]  # (tokens, log-prob, finished)
-        for _ in range(max_length):
-            candidates = []
-            for tokens, score, finished in beams:
-                if finished:
-                    candidates.append((tokens + (0,), score, True))
-                    continue
-                target = np.array([(model.start_id,) + tokens], "int32")
-                logits = to_numpy(model(inputs(row[None], target)))[0, -1]
-                log_probs = logits - np.log(np.exp(logits - logits.max()).sum())
-                log_probs -= logits.max()
-                for token, lp in enumerate(log_probs[1:], start=1):  # Never pad.
-                    candidates.append(
-                        (tokens + (token,), score + lp, token == model.end_id)
-                    )
-            candidates.sort(key=lambda c: -c[1])
-            beams = candidates[:beam_size]
-
-        def normalized(beam):
-            tokens, score, _ = beam
-            length = next(
-                (i + 1 for i, t in enumerate(tokens) if t == model.end_id),
-                len(tokens),
-            )
-            return score / length**length_penalty
-
-        results.append(max(beams, key=normalized)[0])
-    return np.array(results, "int32")
+    return references.beam_decode(
+        forward(model),
+        source,
+        max_length,
+        model.start_id,
+        model.end_id,
+        beam_size,
+        length_penalty,
+    )
 
 
 def test_greedy_generation_equals_uncached_argmax():
@@ -343,3 +319,14 @@ def test_text_model_keras_round_trip(tmp_path):
     assert loaded.generate(["la mujer"], 5, beam_size=2) == model.generate(
         ["la mujer"], 5, beam_size=2
     )
+
+
+def test_text_model_translates_in_a_fresh_process(tmp_path):
+    model, _ = worded_model()
+    path = tmp_path / "translator.keras"
+    model.save(path)
+    texts = ["el rey vio la casa", "la mujer"]
+    received = load_in_fresh_process(
+        path, "model.generate(sys.argv[2:], 5, beam_size=2)", *texts
+    )
+    assert received == model.generate(texts, 5, beam_size=2)

@@ -2,10 +2,11 @@ import keras
 from keras import ops
 
 from keras_attn.checks import check_id_batch
+from keras_attn.checks import check_number
 from keras_attn.checks import check_positive_int
 from keras_attn.layers.bahdanau_attention import BahdanauAttention
 from keras_attn.layers.luong_attention import LuongAttention
-from keras_attn.models.decoding_loop import DecodingLoop
+from keras_attn.models.seq2seq.seq2seq_beam_loop import Seq2SeqBeamLoop
 from keras_attn.models.task import Task
 from keras_attn.saving import register
 
@@ -58,6 +59,9 @@ class RNNSeq2Seq(Task):
     >>> tuple(model({"source": source, "target_in": target_in}).shape)
     (2, 3, 20)
     >>> ids, weights = model.generate(source, max_length=5)
+    >>> ids.shape, weights.shape
+    ((2, 5), (2, 5, 4))
+    >>> ids, weights = model.generate(source, max_length=5, beam_size=3)
     >>> ids.shape, weights.shape
     ((2, 5), (2, 5, 4))
     """
@@ -198,79 +202,76 @@ class RNNSeq2Seq(Task):
     def token_id_inputs(self):
         return {"source": self.vocabulary_size, "target_in": self.vocabulary_size}
 
-    def generate(self, source, max_length=20):
-        """Greedy decoding of `(B, S)` source ids.
+    def generate(self, source, max_length=20, beam_size=1, length_penalty=1.0):
+        """Greedy decoding or beam search of `(B, S)` source ids.
 
         The loop runs in one compiled function (Keras's predict function over
-        a small model sharing these layers), built once per `max_length`.
+        a small model sharing these layers), built once per `max_length`,
+        `beam_size` and `length_penalty`. Both go through
+        `keras_attn.models.beam_search.beam_search` (greedy is `beam_size=1`),
+        which never lets an unfinished output produce padding.
+
+        Args:
+            source: `(B, S)` integer ids, 0 pads.
+            max_length: target tokens to produce.
+            beam_size: 1 for greedy decoding.
+            length_penalty: see `keras_attn.models.beam_search.beam_search`.
 
         Returns:
             NumPy `(B, max_length)` ids (0 after `end_id`) and
-            `(B, max_length, S)` attention weights (zeros without attention).
+            `(B, max_length, S)` attention weights along the chosen beam
+            (zeros without attention).
         """
         check_positive_int(max_length, "max_length")
+        check_positive_int(beam_size, "beam_size")
+        check_number(length_penalty, "length_penalty")
+        if beam_size > self.vocabulary_size:
+            raise ValueError(
+                f"`beam_size` ({beam_size}) must be at most the vocabulary "
+                f"size ({self.vocabulary_size}): there are not that many "
+                "distinct continuations of a beam."
+            )
         source = check_id_batch(
             ops.convert_to_numpy(source), self.vocabulary_size, "source"
         )
-        loop = self.make_generate_function(max_length)
-        ids, weights = loop.predict_on_batch(source)
+        loop = self.make_generate_function(max_length, beam_size, length_penalty)
+        ids, weights = loop.predict_on_batch(source.astype("int32"))
         return ops.convert_to_numpy(ids), ops.convert_to_numpy(weights)
 
-    def make_generate_function(self, max_length):
-        """The compiled greedy decoding loop, a `DecodingLoop`: `(B, S)`
-        source ids in, `(B, max_length)` ids and `(B, max_length, S)`
-        attention weights out. One loop per `max_length`, kept; `generate`
-        and the exports both use it."""
-        max_length = int(max_length)
+    def make_generate_function(self, max_length, beam_size=1, length_penalty=1.0):
+        """The compiled greedy (`beam_size=1`) or beam-search loop, a
+        `DecodingLoop`: `(B, S)` source ids in, `(B, max_length)` ids and
+        `(B, max_length, S)` attention weights out. One loop per setting,
+        kept; `generate` and the exports both use it."""
+        key = (int(max_length), int(beam_size), float(length_penalty))
         return self._cached_generate_function(
-            max_length,
-            lambda: RNNGreedyDecodeLoop(self, max_length, name="greedy_decoder"),
+            key, lambda: RNNDecodeLoop(self, *key, name="rnn_decoder")
         )
 
 
-class RNNGreedyDecodeLoop(DecodingLoop):
-    """Greedy decoding loop over an `RNNSeq2Seq` (see
+class RNNDecodeLoop(Seq2SeqBeamLoop):
+    """Greedy/beam decoding loop over an `RNNSeq2Seq` (see
     `RNNSeq2Seq.make_generate_function`)."""
 
-    def __init__(self, seq2seq, max_length, **kwargs):
-        super().__init__(seq2seq, **kwargs)
-        self.max_length = max_length
-
     def loop(self, source):
-        model = self.task
-        source = ops.cast(source, "int32")
-        encoder_outputs, states, source_mask = model.encode(source)
+        model, beams = self.task, self.beam_size
+        # B: batch, K: beams, S: source length, L: max_length.
         batch, source_length = ops.shape(source)[0], ops.shape(source)[1]
-        flat_states = [s for layer_states in states for s in layer_states]
-        sizes = [len(layer_states) for layer_states in states]
-        ids = ops.zeros((batch, self.max_length), "int32")
-        weights = ops.zeros((batch, self.max_length, source_length), "float32")
-        token = ops.full((batch,), model.start_id, "int32")
-        done = ops.zeros((batch,), "bool")
+        source = ops.repeat(ops.cast(source, "int32"), beams, axis=0)  # (B * K, S)
+        encoder_outputs, states, source_mask = model.encode(source)
+        history = ops.zeros(
+            (batch * beams, self.max_length, source_length), "float32"
+        )  # (B * K, L, S)
 
-        def unflatten(flat):
-            out, start = [], 0
-            for size in sizes:
-                out.append(list(flat[start : start + size]))
-                start += size
-            return out
-
-        def body(i, carry):
-            token, done, ids, weights, flat = carry
-            logits, new_states, step_weights = model.decode_step(
-                token, encoder_outputs, source_mask, unflatten(flat)
+        def step(token, index, state):
+            states, history = state
+            logits, states, weights = model.decode_step(
+                token, encoder_outputs, source_mask, states
             )
-            token = ops.cast(ops.argmax(logits, -1), "int32")
-            token = ops.where(done, 0, token)  # Pad after [END].
-            done = ops.logical_or(done, ops.equal(token, model.end_id))
-            ids = ops.slice_update(ids, [0, i], token[:, None])
-            if step_weights is not None:
-                step_weights = ops.cast(step_weights, "float32")[:, None, :]
-                weights = ops.slice_update(weights, [0, i, 0], step_weights)
-            flat = [s for layer_states in new_states for s in layer_states]
-            return token, done, ids, weights, flat
+            if weights is not None:
+                weights = ops.cast(weights, "float32")[:, None, :]
+                history = ops.slice_update(history, [0, index, 0], weights)
+            return logits, (states, history)
 
-        _, _, ids, weights, _ = ops.fori_loop(
-            0, self.max_length, body, (token, done, ids, weights, flat_states)
-        )
-        return ids, weights
+        ids, (_, history) = self.search(step, (states, history), batch)
+        return ids, history

@@ -9,8 +9,7 @@ from keras_attn.layers.token_and_position_embedding import TokenAndPositionEmbed
 from keras_attn.layers.transformer_decoder import TransformerDecoder
 from keras_attn.layers.transformer_encoder import TransformerEncoder
 from keras_attn.models import text
-from keras_attn.models.beam_search import beam_search
-from keras_attn.models.decoding_loop import DecodingLoop
+from keras_attn.models.seq2seq.seq2seq_beam_loop import Seq2SeqBeamLoop
 from keras_attn.models.task import Task
 from keras_attn.saving import register
 
@@ -357,15 +356,9 @@ class TransformerSeq2Seq(Task):
         )
 
 
-class Seq2SeqDecodeLoop(DecodingLoop):
+class Seq2SeqDecodeLoop(Seq2SeqBeamLoop):
     """Greedy/beam decoding loop over a `TransformerSeq2Seq` (see
     `TransformerSeq2Seq.make_generate_function`)."""
-
-    def __init__(self, seq2seq, max_length, beam_size, length_penalty, **kwargs):
-        super().__init__(seq2seq, **kwargs)
-        self.max_length = max_length
-        self.beam_size = beam_size
-        self.length_penalty = length_penalty
 
     def loop(self, source):
         model, beams = self.task, self.beam_size
@@ -386,14 +379,5 @@ class Seq2SeqDecodeLoop(DecodingLoop):
             history = ops.slice_update(history, [0, index, 0], weights[:, None, :])
             return logits, (self_caches, history)
 
-        ids, (_, history) = beam_search(
-            step,
-            (self_caches, history),
-            batch_size=batch,
-            beam_size=beams,
-            max_length=self.max_length,
-            start_id=model.start_id,
-            end_id=model.end_id,
-            length_penalty=self.length_penalty,
-        )
+        ids, (_, history) = self.search(step, (self_caches, history), batch)
         return ids, history
