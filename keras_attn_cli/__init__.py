@@ -40,7 +40,7 @@ TASKS = {name: recipe[:2] for name, recipe in RECIPES.items()}
 def main(argv=None):
     """Entry point of the `keras-attn` console script."""
     argv = sys.argv[1:] if argv is None else list(argv)
-    parser = _parser()
+    parser = build_parser()
     try:
         args, rest = parser.parse_known_args(argv)
         if args.command is None:
@@ -59,9 +59,9 @@ def main(argv=None):
             raise  # A bug of ours: the traceback is for us.
         message = " ".join(str(error).split())  # One line.
         if not isinstance(error, (ValueError, TypeError, OSError)):
-            from keras_attn.serving.served_model import _first_meaningful_line
+            from keras_attn.serving.served_model import first_meaningful_line
 
-            message = _first_meaningful_line(error)  # Not the graph's stack.
+            message = first_meaningful_line(error)  # Not the graph's stack.
         print(f"keras-attn {args.command}: error: {message}", file=sys.stderr)
         return 2
 
@@ -78,7 +78,7 @@ def _is_user_error(error):
     return tf is not None and isinstance(error, tf.errors.InvalidArgumentError)
 
 
-def _parser():
+def build_parser():
     parser = FlagParser(
         prog="keras-attn",
         description="Train, export and serve keras_attn attention models.",

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from keras_attn_cli import _parser
+from keras_attn_cli import build_parser
 from keras_attn_cli.recipe_flags import RECIPES
 from keras_attn_cli.recipe_flags import recipe_parser
 
@@ -41,7 +41,7 @@ def test_help_imports_nothing_heavy(command):
 
 
 def test_help_shows_defaults():
-    commands = _parser()._subparsers._group_actions[0].choices
+    commands = build_parser()._subparsers._group_actions[0].choices
     generate = commands["generate"].format_help()
     assert "(default: 40)" in generate  # --max-new-tokens, no help text
     assert "0 means off (default: 0)" in generate  # --top-k: 0 is shown

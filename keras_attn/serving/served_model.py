@@ -110,7 +110,7 @@ def _flatten_outputs(structure):
     return dict(structure) if isinstance(structure, dict) else {"output_0": structure}
 
 
-def _first_meaningful_line(error):
+def first_meaningful_line(error):
     """The line of a TensorFlow error that says what failed, not where."""
     boilerplate = ("Graph execution error", "Detected at node", "<stack traces")
     for line in str(error).splitlines():
@@ -136,7 +136,7 @@ def load_saved_model(path):
     except Exception as error:  # DecodeError, DataLossError, OpError, ...
         raise ValueError(
             f"{path} is not a readable SavedModel, it may be damaged or "
-            f"truncated ({type(error).__name__}: {_first_meaningful_line(error)}); "
+            f"truncated ({type(error).__name__}: {first_meaningful_line(error)}); "
             "export it again."
         ) from None
 
@@ -295,12 +295,12 @@ class ServedModel:
             # client's fault, a 400, as TensorFlow Serving answers them.
             raise RequestError(
                 f"model {self.name!r} signature {signature_name!r} rejected the "
-                f"input: {_first_meaningful_line(error)}"
+                f"input: {first_meaningful_line(error)}"
             ) from None
         except Exception as error:
             raise ModelError(
                 f"model {self.name!r} signature {signature_name!r} failed: "
-                f"{type(error).__name__}: {_first_meaningful_line(error)}"
+                f"{type(error).__name__}: {first_meaningful_line(error)}"
             ) from error
         return {k: v.numpy() for k, v in _flatten_outputs(outputs).items()}
 
