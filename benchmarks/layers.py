@@ -2,7 +2,10 @@
 
 Two pairs, each candidate a tiny functional model `Input -> layer -> output`
 trained with Adam on an MSE loss against a fixed random target, one fixed
-batch, float32, XLA (`jit_compile=True`):
+batch, with `--dropout` (0.1 by default, what the recipes train with: a
+benchmark without it missed that TensorFlow's XLA draws dropout masks ~100x
+slower than its graph on a CPU), in each `--modes` (float32 or
+mixed_bfloat16, with or without XLA):
 
     mhsa:     keras_attn MultiHeadSelfAttention  vs  keras MultiHeadAttention
               (called as self-attention, query = value = x)
@@ -104,7 +107,8 @@ def _print_header(args):
     print(
         f"config:     batch={args.batch} length={args.length} width={args.width} "
         f"heads={args.heads} key_dim={args.width // args.heads} "
-        f"intermediate_dim={args.intermediate_dim} modes={','.join(args.modes)} "
+        f"intermediate_dim={args.intermediate_dim} dropout={args.dropout} "
+        f"modes={','.join(args.modes)} "
         f"rounds={args.rounds} steps={args.steps} warmup={args.warmup}"
     )
     print()
@@ -117,26 +121,33 @@ def _candidates(args):
     from keras_attn import layers as ka
 
     heads, key_dim, ffn = args.heads, args.width // args.heads, args.intermediate_dim
+    rate = args.dropout
     return [
         (
             "mhsa",
             "ours",
             "keras_attn.MultiHeadSelfAttention",
-            lambda: ka.MultiHeadSelfAttention(num_heads=heads, key_dim=key_dim),
+            lambda: ka.MultiHeadSelfAttention(
+                num_heads=heads, key_dim=key_dim, dropout=rate
+            ),
             lambda layer, x: layer(x),
         ),
         (
             "mhsa",
             "peer",
             "keras.layers.MultiHeadAttention",
-            lambda: keras.layers.MultiHeadAttention(num_heads=heads, key_dim=key_dim),
+            lambda: keras.layers.MultiHeadAttention(
+                num_heads=heads, key_dim=key_dim, dropout=rate
+            ),
             lambda layer, x: layer(x, x),
         ),
         (
             "encoder",
             "ours",
             "keras_attn.TransformerEncoder",
-            lambda: ka.TransformerEncoder(intermediate_dim=ffn, num_heads=heads),
+            lambda: ka.TransformerEncoder(
+                intermediate_dim=ffn, num_heads=heads, dropout=rate
+            ),
             lambda layer, x: layer(x),
         ),
         (
@@ -144,7 +155,7 @@ def _candidates(args):
             "peer",
             "keras_hub.TransformerEncoder",
             lambda: keras_hub.layers.TransformerEncoder(
-                intermediate_dim=ffn, num_heads=heads
+                intermediate_dim=ffn, num_heads=heads, dropout=rate
             ),
             lambda layer, x: layer(x),
         ),
@@ -220,6 +231,12 @@ def main(argv=None):
     parser.add_argument("--width", type=int, default=256, help="model width")
     parser.add_argument("--heads", type=int, default=8)
     parser.add_argument("--intermediate-dim", type=int, default=1024)
+    parser.add_argument(
+        "--dropout",
+        type=float,
+        default=0.1,
+        help="dropout rate while training (the recipes' default: 0.1)",
+    )
     parser.add_argument(
         "--pairs",
         default="mhsa,encoder",

@@ -40,9 +40,10 @@ def from_flags(args):
 
     Picks the strategy, picks and sets the dtype policy and `jit_compile`
     (`fastest_config` for `auto`, with `args.workload` if the parser set
-    one) and prints them in one line, so call it before building any
-    model; turns `args.batch_size`, if there is one, from a per-replica
-    into the global batch (keeping `args.per_replica_batch_size`), and turns
+    one, and whether `args.dropout`, if there is one, is above 0) and
+    prints them in one line, so call it before building any model; turns
+    `args.batch_size`, if there is one, from a per-replica into the global
+    batch (keeping `args.per_replica_batch_size`), and turns
     `args.jit_compile` off with more than one replica: XLA cannot compile a
     step whose variables live on several devices. Calling it again returns
     the same strategy.
@@ -71,7 +72,9 @@ def from_flags(args):
         return args.strategy
     strategy = get_strategy(args.strategy)
     config = fastest_config(
-        args.mixed_precision, workload=getattr(args, "workload", "transformer")
+        args.mixed_precision,
+        workload=getattr(args, "workload", "transformer"),
+        dropout=(getattr(args, "dropout", 0) or 0) > 0,
     )
     args.mixed_precision = config.precision
     if getattr(args, "jit_compile", None) is None:

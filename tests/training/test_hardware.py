@@ -43,6 +43,31 @@ def test_narrow_models_train_in_float32_with_xla_on_a_cpu(
     assert (config.precision, config.jit_compile) == expected
 
 
+@pytest.mark.parametrize(
+    "workload, backend, flags, devices, expected",
+    [
+        ("transformer", "tensorflow", {"avx2"}, [], ("float32", False)),
+        ("narrow", "tensorflow", {"avx2"}, [], ("float32", False)),
+        ("transformer", "tensorflow", {"amx_bf16"}, [], ("mixed_bfloat16", False)),
+        ("transformer", "jax", {"avx2"}, [], ("float32", True)),  # ThreeFry
+        ("transformer", "tensorflow", set(), [("A100", 8.0)], ("mixed_bfloat16", True)),
+    ],
+)
+def test_dropout_trains_without_xla_under_tensorflow_on_a_cpu(
+    workload, backend, flags, devices, expected
+):
+    config = hardware.fastest_config(
+        workload=workload, backend=backend, flags=flags, devices=devices, dropout=True
+    )
+    assert (config.precision, config.jit_compile) == expected
+    if backend == "tensorflow" and not devices and expected[0] == "float32":
+        assert "dropout" in hardware.describe(config)  # why no XLA
+    chosen = hardware.fastest_config(
+        "float32", backend=backend, flags=flags, devices=devices, dropout=True
+    )
+    assert chosen.jit_compile == expected[1]
+
+
 def test_a_chosen_precision_is_kept_and_gets_its_xla_setting():
     cpu = dict(backend="tensorflow", flags={"avx512_bf16"}, devices=[])
     assert hardware.fastest_config("float32", **cpu)[:2] == ("float32", True)
@@ -81,6 +106,20 @@ def test_from_flags_applies_the_pick_and_says_so(capsys):
     line = capsys.readouterr().out
     assert f"keras_attn: training in {picked.precision}" in line
     assert ("with XLA" if picked.jit_compile else "without XLA") in line
+
+
+def test_from_flags_trains_with_dropout_as_picked_for_dropout(capsys):
+    args = _parsed(["--strategy", "one_device"])
+    args.dropout = 0.1  # what the recipes' --dropout flag sets
+    training.from_flags(args)
+    assert args.jit_compile == hardware.fastest_config(dropout=True).jit_compile
+    if keras.backend.backend() == "tensorflow" and not hardware.gpus():
+        assert args.jit_compile is False
+        assert "without XLA" in capsys.readouterr().out
+    args = _parsed(["--strategy", "one_device"])
+    args.dropout = 0.0
+    training.from_flags(args)
+    assert args.jit_compile == hardware.fastest_config().jit_compile
 
 
 def test_float32_is_one_flag_away(capsys):
