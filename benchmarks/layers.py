@@ -3,7 +3,7 @@
 Two pairs, each candidate a tiny functional model `Input -> layer -> output`
 trained with Adam on an MSE loss against a fixed random target, one fixed
 batch, with `--dropout` (0.1 by default, what the recipes train with: a
-benchmark without it missed that TensorFlow's XLA draws dropout masks ~100x
+benchmark without it missed that TensorFlow's XLA draws dropout masks ~80x
 slower than its graph on a CPU), in each `--modes` (float32 or
 mixed_bfloat16, with or without XLA):
 

@@ -32,7 +32,7 @@ Xeon with AMX-BF16, TensorFlow 2.21).
 Training with dropout (`dropout=True`) under TensorFlow on a CPU: no XLA,
 whatever the precision. Keras draws dropout masks with TensorFlow's
 stateless random ops, whose Philox generator XLA's CPU backend compiles
-~150x slower than the graph kernel runs it (4M uniform numbers with a
+~80x slower than the graph kernel runs it (4M uniform numbers with a
 traced seed: 1,080 ms under XLA, 14 ms as a graph; ThreeFry under XLA:
 7 ms, but Keras cannot be told to use it). A width-256 encoder train step
 with dropout 0.1 took 1,313 ms with XLA against 216 ms without (206 and
@@ -156,7 +156,7 @@ def fastest_config(
         jit_compile = False
         reason += (
             "; without XLA because the model trains with dropout: XLA draws "
-            "TensorFlow's random numbers ~100x slower than its graph on a CPU"
+            "TensorFlow's random numbers ~80x slower than its graph on a CPU"
         )
     return Config(picked, jit_compile, reason)
 
