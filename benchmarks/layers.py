@@ -3,7 +3,7 @@
 Two pairs, each candidate a tiny functional model `Input -> layer -> output`
 trained with Adam on an MSE loss against a fixed random target, one fixed
 batch, with `--dropout` (0.1 by default, what the recipes train with: a
-benchmark without it missed that TensorFlow's XLA draws dropout masks ~80x
+benchmark without it missed that TensorFlow's XLA draws dropout masks ~75x
 slower than its graph on a CPU), in each `--modes` (float32 or
 mixed_bfloat16, with or without XLA):
 
@@ -41,6 +41,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
+
+from keras_attn_cli.flags import dropout_rate  # noqa: E402
 
 QUICK = dict(rounds=2, steps=2, warmup=1, batch=4, length=16, width=32, ffn=64)
 
@@ -233,7 +235,7 @@ def main(argv=None):
     parser.add_argument("--intermediate-dim", type=int, default=1024)
     parser.add_argument(
         "--dropout",
-        type=float,
+        type=dropout_rate,
         default=0.1,
         help="dropout rate while training (the recipes' default: 0.1)",
     )

@@ -13,6 +13,35 @@ from keras_attn.recipes import newsgroups
 from keras_attn.recipes import semantic_search
 from keras_attn.recipes import translate_transformer
 from keras_attn.recipes import vit
+from keras_attn.training import hardware
+from keras_attn.training.flags import largest_dropout
+
+
+@pytest.fixture
+def compiled(monkeypatch):
+    """Records (model name, jit_compile, largest dropout rate) of every
+    `compile` a recipe makes; `check_dropout_rule(calls)` then fails where a
+    model with dropout was compiled with XLA on a TensorFlow CPU (its random
+    numbers are slow there: `training.fastest_config`)."""
+    calls = []
+    original = keras.Model.compile
+
+    def compile(self, *args, **kwargs):
+        calls.append(
+            (self.name, kwargs.get("jit_compile", "auto"), largest_dropout(self))
+        )
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(keras.Model, "compile", compile)
+    return calls
+
+
+def check_dropout_rule(calls):
+    assert calls, "the recipe compiled nothing"
+    if keras.backend.backend() != "tensorflow" or hardware.gpus():
+        return
+    with_xla = [call for call in calls if call[2] > 0 and call[1] is True]
+    assert not with_xla, with_xla
 
 
 def test_date_demo_tiny(tmp_path):
@@ -28,7 +57,7 @@ def test_date_demo_tiny(tmp_path):
 
 
 @pytest.mark.tf_only  # TransformerSeq2Seq and RNNSeq2Seq run on JAX in tests/models.
-def test_translate_tiny(tmp_path):
+def test_translate_tiny(tmp_path, compiled):
     result = translate_transformer.main(
         ["--tiny", "--verbose", "0", "--output-dir", str(tmp_path)]
     )
@@ -37,6 +66,7 @@ def test_translate_tiny(tmp_path):
         assert len(result[name]["history"]["loss"]) == 1
         assert (tmp_path / f"{name}.keras").exists()
     assert len(result["samples"]) == 5
+    check_dropout_rule(compiled)
     assert os.path.getsize(tmp_path / "cross_attention.png") > 5_000
     assert os.path.getsize(tmp_path / "learning_curves.png") > 5_000
     assert (tmp_path / "logs" / "transformer").is_dir()
@@ -46,13 +76,16 @@ def test_translate_tiny(tmp_path):
 
 
 @pytest.mark.tf_only  # The models run on JAX in tests/models; once is enough here.
-def test_bert_pretrain_then_finetune_tiny(tmp_path):
+def test_bert_pretrain_then_finetune_tiny(tmp_path, compiled):
     flags = ["--tiny", "--verbose", "0", "--output-dir", str(tmp_path)]
     pretrained = bert_pretrain.main(flags)
+    check_dropout_rule(compiled)
     assert set(pretrained["held_out"]) >= {"mlm_accuracy", "nsp_accuracy"}
     assert (tmp_path / "backbone.keras").exists()
     assert os.path.getsize(tmp_path / "attention.png") > 5_000
-    finetuned = bert_finetune.main(flags)
+    # --dropout 0 for the head: the backbone still has its own 0.1.
+    finetuned = bert_finetune.main(flags + ["--dropout", "0"])
+    check_dropout_rule(compiled)
     for name in ("bag_of_words", "frozen_backbone", "fine_tuned"):
         assert 0.0 <= finetuned[name]["test_accuracy"] <= 1.0
     frozen = finetuned["frozen_backbone"]["trainable_parameters"]
@@ -61,9 +94,10 @@ def test_bert_pretrain_then_finetune_tiny(tmp_path):
 
 
 @pytest.mark.tf_only  # The models run on JAX in tests/models; once is enough here.
-def test_gpt_lm_tiny(tmp_path):
+def test_gpt_lm_tiny(tmp_path, compiled):
     result = gpt_lm.main(["--tiny", "--verbose", "0", "--output-dir", str(tmp_path)])
     assert result["validation_perplexity"] > 1.0
+    check_dropout_rule(compiled)
     assert set(result["samples"]) == set(gpt_lm.SAMPLERS)
     for texts in result["samples"].values():
         assert len(texts) == len(gpt_lm.PROMPTS)

@@ -22,6 +22,7 @@ import keras
 import numpy as np
 
 from keras_attn import saving
+from keras_attn import training
 from keras_attn.data import corpora
 from keras_attn.data import pipelines
 from keras_attn.data import tokenizers
@@ -79,7 +80,8 @@ def fine_tune(backbone_path, datasets, num_classes, args, frozen, on_trained=Non
             optimizer=finetune_optimizer(args, frozen),
             loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
             metrics=["accuracy"],
-            jit_compile=args.jit_compile,
+            # The loaded backbone keeps its own dropout rate.
+            jit_compile=training.jit_compile_for(classifier, args),
         )
     history, seconds = shared.fit(
         classifier,

@@ -8,6 +8,7 @@ from keras_attn.training.backup_and_restore import BackupAndRestore
 from keras_attn.training.fitting import fit
 from keras_attn.training.flags import add_flags
 from keras_attn.training.flags import from_flags
+from keras_attn.training.flags import jit_compile_for
 from keras_attn.training.hardware import fastest_config
 from keras_attn.training.loop import fit_distributed
 from keras_attn.training.precision import PRECISIONS
@@ -34,6 +35,7 @@ __all__ = [
     "get_strategy",
     "global_batch_size",
     "is_chief",
+    "jit_compile_for",
     "num_replicas",
     "num_workers",
     "set_precision",

@@ -1,5 +1,7 @@
 """The command-line flags of distributed training, shared by every entry point."""
 
+import keras
+
 from keras_attn.training.hardware import describe
 from keras_attn.training.hardware import fastest_config
 from keras_attn.training.precision import set_precision
@@ -39,9 +41,10 @@ def from_flags(args):
     """Applies the flags of `add_flags` once; returns the strategy.
 
     Picks the strategy, picks and sets the dtype policy and `jit_compile`
-    (`fastest_config` for `auto`, with `args.workload` if the parser set
-    one, and whether `args.dropout`, if there is one, is above 0) and
-    prints them in one line, so call it before building any model; turns
+    (`fastest_config` for `auto`, with `args.workload` and `args.dropout`
+    if the parser set them) and prints them in one line, so call it before
+    building any model (a model whose dropout is not `args.dropout`, such as
+    a loaded backbone, is compiled with `jit_compile_for`); turns
     `args.batch_size`, if there is one, from a per-replica into the global
     batch (keeping `args.per_replica_batch_size`), and turns
     `args.jit_compile` off with more than one replica: XLA cannot compile a
@@ -74,10 +77,11 @@ def from_flags(args):
     config = fastest_config(
         args.mixed_precision,
         workload=getattr(args, "workload", "transformer"),
-        dropout=(getattr(args, "dropout", 0) or 0) > 0,
+        dropout=getattr(args, "dropout", 0) or 0,
     )
     args.mixed_precision = config.precision
-    if getattr(args, "jit_compile", None) is None:
+    args.jit_compile_picked = getattr(args, "jit_compile", None) is None
+    if args.jit_compile_picked:
         args.jit_compile = config.jit_compile
     set_precision(config.precision)
     if getattr(args, "batch_size", None):
@@ -88,3 +92,70 @@ def from_flags(args):
     print(describe(config, args.jit_compile), flush=True)
     args.strategy = strategy
     return strategy
+
+
+def jit_compile_for(model, args):
+    """The `jit_compile` to compile `model` with, after `from_flags(args)`.
+
+    `from_flags` picks the XLA setting from `args.dropout`; a model may
+    train with other dropout (a loaded backbone keeps the rate it was saved
+    with, and Keras runs dropout in a frozen backbone too). Unless
+    `--jit`/`--no-jit` chose, or more than one replica turned XLA off, this
+    picks again for the largest dropout rate found in `model` and says so
+    when that changes the setting.
+
+    Args:
+        model: the built model about to be compiled.
+        args: the `argparse.Namespace` that `from_flags` applied.
+
+    Returns:
+        `True` or `False`.
+
+    Example:
+
+    >>> import argparse, keras
+    >>> from keras_attn import training
+    >>> parser = argparse.ArgumentParser()
+    >>> training.add_flags(parser)
+    >>> args = parser.parse_args(["--strategy", "one_device", "--no-jit"])
+    >>> _ = training.from_flags(args)
+    keras_attn: training in ...
+    >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dropout(0.5)])
+    >>> training.jit_compile_for(model, args)  # --no-jit chose
+    False
+    >>> _ = training.set_precision("float32")
+    """
+    if not getattr(args, "jit_compile_picked", False):
+        return args.jit_compile
+    if num_replicas(args.strategy) > 1:
+        return False
+    rate = largest_dropout(model)
+    config = fastest_config(
+        args.mixed_precision,
+        workload=getattr(args, "workload", "transformer"),
+        dropout=rate,
+    )
+    if config.jit_compile != args.jit_compile:
+        print(
+            f"keras_attn: compiling {model.name} "
+            f"{'with' if config.jit_compile else 'without'} XLA (its largest "
+            f"dropout rate is {rate:g}{'; ' if config.xla_reason else ''}"
+            f"{config.xla_reason})",
+            flush=True,
+        )
+    return config.jit_compile
+
+
+def largest_dropout(model):
+    """The largest dropout rate of `model`'s layers, nested ones included
+    (`keras.layers.Dropout.rate`, or a layer's own `dropout` rate); 0.0 if
+    none."""
+    rates = [0.0]
+    for layer in model._flatten_layers(include_self=True, recursive=True):
+        if isinstance(layer, keras.layers.Dropout):
+            value = layer.rate
+        else:
+            value = getattr(layer, "dropout", None)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            rates.append(float(value))
+    return max(rates)

@@ -29,10 +29,10 @@ tokens) trained at 897 images/s in float32 with XLA against 499 in
 `mixed_bfloat16` through oneDNN and 499 in float32 as a graph (2-core
 Xeon with AMX-BF16, TensorFlow 2.21).
 
-Training with dropout (`dropout=True`) under TensorFlow on a CPU: no XLA,
+Training with dropout (`dropout` above 0) under TensorFlow on a CPU: no XLA,
 whatever the precision. Keras draws dropout masks with TensorFlow's
 stateless random ops, whose Philox generator XLA's CPU backend compiles
-~80x slower than the graph kernel runs it (4M uniform numbers with a
+~75x slower than the graph kernel runs it (4.2M uniform numbers with a
 traced seed: 1,080 ms under XLA, 14 ms as a graph; ThreeFry under XLA:
 7 ms, but Keras cannot be told to use it). A width-256 encoder train step
 with dropout 0.1 took 1,313 ms with XLA against 216 ms without (206 and
@@ -46,7 +46,11 @@ float32 is one flag away: `--mixed-precision float32` (or
 
 import collections
 
-Config = collections.namedtuple("Config", ["precision", "jit_compile", "reason"])
+# `reason` says why the precision, `xla_reason` (empty if nothing to add)
+# why the XLA setting.
+Config = collections.namedtuple(
+    "Config", ["precision", "jit_compile", "reason", "xla_reason"], defaults=("",)
+)
 
 BF16_CPU_FLAGS = ("amx_bf16", "avx512_bf16")
 WORKLOADS = ("transformer", "narrow", "rnn")
@@ -105,7 +109,7 @@ def fastest_config(
     backend=None,
     flags=None,
     devices=None,
-    dropout=False,
+    dropout=0.0,
 ):
     """The precision and `jit_compile` a training run should use.
 
@@ -118,13 +122,14 @@ def fastest_config(
         backend, flags, devices: the Keras backend name, the CPU flags and
             the `gpus()` list; found on this machine when None (tests pass
             them).
-        dropout: whether the model trains with dropout (any rate above 0):
-            TensorFlow then trains on a CPU without XLA, whose random
-            numbers are slow there.
+        dropout: the model's dropout rate (any rate above 0, or `True`,
+            counts): TensorFlow then trains on a CPU without XLA, whose
+            random numbers are slow there.
 
     Returns:
-        A `Config(precision, jit_compile, reason)`; `reason` is the sentence
-        the entry points print.
+        A `Config(precision, jit_compile, reason, xla_reason)`: `reason`
+        says why the precision, `xla_reason` (or `""`) why the XLA setting;
+        `describe` turns them into the line the entry points print.
 
     Example:
 
@@ -136,7 +141,7 @@ def fastest_config(
     >>> fastest_config(backend="jax", flags=set(), devices=[]).precision
     'float32'
     >>> fastest_config(backend="tensorflow", flags=set(), devices=[],
-    ...                dropout=True).jit_compile
+    ...                dropout=0.1).jit_compile
     False
     """
     import keras
@@ -151,14 +156,8 @@ def fastest_config(
     picked, reason = _precision(workload, backend, flags, devices)
     if precision not in (None, "auto") and precision != picked:
         picked, reason = precision, "chosen with --mixed-precision"
-    jit_compile = _uses_xla(picked, workload, backend, devices)
-    if jit_compile and dropout and not devices and backend == "tensorflow":
-        jit_compile = False
-        reason += (
-            "; without XLA because the model trains with dropout: XLA draws "
-            "TensorFlow's random numbers ~80x slower than its graph on a CPU"
-        )
-    return Config(picked, jit_compile, reason)
+    jit_compile, xla_reason = _uses_xla(picked, workload, backend, devices, dropout)
+    return Config(picked, jit_compile, reason, xla_reason)
 
 
 def _precision(workload, backend, flags, devices):
@@ -195,21 +194,35 @@ def _precision(workload, backend, flags, devices):
     )
 
 
-def _uses_xla(precision, workload, backend, devices):
-    """XLA everywhere except TensorFlow on a CPU for bfloat16 (its oneDNN
-    kernels are the fast path) and for recurrent models (its graph loop
-    beats XLA's)."""
-    cpu_graph = not devices and backend == "tensorflow"
-    return not (cpu_graph and (precision == "mixed_bfloat16" or workload == "rnn"))
+def _uses_xla(precision, workload, backend, devices, dropout):
+    """(jit_compile, why): XLA everywhere except TensorFlow on a CPU for
+    bfloat16 (its oneDNN kernels are the fast path), for recurrent models
+    (its graph loop beats XLA's) and for models with dropout (XLA's random
+    numbers are slow there)."""
+    if devices or backend != "tensorflow":
+        return True, ""
+    if precision == "mixed_bfloat16" or workload == "rnn":
+        return False, ""
+    if dropout:
+        return False, (
+            "the model trains with dropout: XLA draws TensorFlow's random "
+            "numbers ~75x slower than its graph on a CPU"
+        )
+    return True, ""
 
 
-def describe(config, jit_compile=None):
-    """The one line the entry points print about the picked configuration."""
+def describe(config, jit_compile=None, xla=True):
+    """The one line the entry points print about the picked configuration.
+
+    `jit_compile`: the XLA setting in force, where the command line or the
+    strategy overrode the pick (then the pick's `xla_reason` is left out);
+    `xla=False`: the precision alone, for a caller that sets no XLA."""
     jit = config.jit_compile if jit_compile is None else jit_compile
-    line = (
-        f"keras_attn: training in {config.precision} "
-        f"{'with' if jit else 'without'} XLA ({config.reason})"
-    )
+    reason = config.reason
+    if xla and config.xla_reason and jit == config.jit_compile:
+        reason += f"; {'with' if jit else 'without'} XLA because {config.xla_reason}"
+    xla_words = f" {'with' if jit else 'without'} XLA" if xla else ""
+    line = f"keras_attn: training in {config.precision}{xla_words} ({reason})"
     if config.precision != "float32":
         line += "; for float32: --mixed-precision float32"
     return line

@@ -44,7 +44,7 @@ def set_precision(policy="float32"):
         from keras_attn.training.hardware import fastest_config
 
         config = fastest_config()
-        print(describe(config), flush=True)
+        print(describe(config, xla=False), flush=True)  # it sets no XLA
         policy = config.precision
     if policy not in PRECISIONS:
         raise ValueError(

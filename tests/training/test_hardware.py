@@ -57,14 +57,14 @@ def test_dropout_trains_without_xla_under_tensorflow_on_a_cpu(
     workload, backend, flags, devices, expected
 ):
     config = hardware.fastest_config(
-        workload=workload, backend=backend, flags=flags, devices=devices, dropout=True
+        workload=workload, backend=backend, flags=flags, devices=devices, dropout=0.1
     )
     assert (config.precision, config.jit_compile) == expected
     if backend == "tensorflow" and not devices and expected[0] == "float32":
         assert "dropout" in hardware.describe(config)  # why no XLA
     chosen = hardware.fastest_config(
         "float32", backend=backend, flags=flags, devices=devices, dropout=True
-    )
+    )  # a rate or True
     assert chosen.jit_compile == expected[1]
 
 
@@ -108,18 +108,85 @@ def test_from_flags_applies_the_pick_and_says_so(capsys):
     assert ("with XLA" if picked.jit_compile else "without XLA") in line
 
 
-def test_from_flags_trains_with_dropout_as_picked_for_dropout(capsys):
-    args = _parsed(["--strategy", "one_device"])
+TF_CPU = keras.backend.backend() == "tensorflow" and not hardware.gpus()
+
+
+def _float32(argv=()):
+    """Flags under which XLA is on on any CPU unless dropout turns it off."""
+    return _parsed(["--mixed-precision", "float32", "--strategy", "one_device", *argv])
+
+
+def test_from_flags_trains_with_dropout_without_xla_on_a_tensorflow_cpu(capsys):
+    args = _float32()
     args.dropout = 0.1  # what the recipes' --dropout flag sets
     training.from_flags(args)
-    assert args.jit_compile == hardware.fastest_config(dropout=True).jit_compile
-    if keras.backend.backend() == "tensorflow" and not hardware.gpus():
-        assert args.jit_compile is False
-        assert "without XLA" in capsys.readouterr().out
-    args = _parsed(["--strategy", "one_device"])
+    line = capsys.readouterr().out
+    assert args.jit_compile is (not TF_CPU)
+    assert ("because the model trains with dropout" in line) is TF_CPU
+    args = _float32()
     args.dropout = 0.0
     training.from_flags(args)
-    assert args.jit_compile == hardware.fastest_config().jit_compile
+    assert args.jit_compile is True
+
+
+def test_an_explicit_jit_is_kept_and_not_explained_away(capsys):
+    args = _float32(["--jit"])
+    args.dropout = 0.1
+    training.from_flags(args)
+    line = capsys.readouterr().out
+    assert args.jit_compile is True
+    assert "with XLA" in line and "without XLA" not in line
+
+
+def _bert_classifier(backbone_dropout, head_dropout):
+    from keras_attn.models import BertBackbone
+    from keras_attn.models import BertClassifier
+
+    backbone = BertBackbone(
+        vocabulary_size=50,
+        num_layers=1,
+        num_heads=2,
+        hidden_dim=8,
+        intermediate_dim=16,
+        max_sequence_length=8,
+        dropout=backbone_dropout,
+    )
+    return BertClassifier(backbone, 3, dropout=head_dropout)
+
+
+def test_largest_dropout_finds_nested_rates():
+    from keras_attn.training.flags import largest_dropout
+
+    assert largest_dropout(_bert_classifier(0.2, 0.1)) == pytest.approx(0.2)
+    assert largest_dropout(_bert_classifier(0.0, 0.3)) == pytest.approx(0.3)
+    assert largest_dropout(_bert_classifier(0.0, 0.0)) == 0.0
+    plain = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+    assert largest_dropout(plain) == 0.0
+
+
+def test_jit_compile_for_picks_again_for_the_model_s_own_dropout(capsys):
+    # A fine-tuning recipe with --dropout 0: the head has none, the loaded
+    # backbone keeps 0.1 (issue 12 review: it was compiled with XLA).
+    args = _float32()
+    args.dropout = 0.0
+    training.from_flags(args)
+    assert args.jit_compile is True
+    capsys.readouterr()
+    model = _bert_classifier(0.1, 0.0)
+    assert training.jit_compile_for(model, args) is (not TF_CPU)
+    line = capsys.readouterr().out
+    assert ("without XLA (its largest dropout rate is 0.1" in line) is TF_CPU
+    assert training.jit_compile_for(_bert_classifier(0.0, 0.0), args) is True
+    # and the other way: --dropout 0.1 for a model without any.
+    args = _float32()
+    args.dropout = 0.1
+    training.from_flags(args)
+    assert training.jit_compile_for(_bert_classifier(0.0, 0.0), args) is True
+    # --jit / --no-jit choose.
+    for flag, expected in (("--jit", True), ("--no-jit", False)):
+        args = _float32([flag])
+        training.from_flags(args)
+        assert training.jit_compile_for(_bert_classifier(0.1, 0.1), args) is expected
 
 
 def test_float32_is_one_flag_away(capsys):
@@ -135,9 +202,12 @@ def test_float32_is_one_flag_away(capsys):
     assert args.jit_compile is False
 
 
-def test_set_precision_auto_picks():
+def test_set_precision_auto_picks_and_says_nothing_of_xla(capsys):
     policy = training.set_precision("auto")
     assert policy.name == hardware.fastest_config().precision
+    line = capsys.readouterr().out
+    assert f"training in {policy.name} (" in line and "XLA" not in line
+    training.set_precision("float32")
 
 
 def test_capability_of_cuda_and_other_gpus():
