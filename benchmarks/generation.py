@@ -49,6 +49,7 @@ import numpy as np  # noqa: E402
 from benchmarks.layers import _cpu_model  # noqa: E402
 from benchmarks.layers import _loadavg  # noqa: E402
 from benchmarks.layers import _version  # noqa: E402
+from keras_attn_cli.flags import dropout_rate  # noqa: E402
 
 FULL = dict(
     layers=4,
@@ -87,7 +88,7 @@ def _sizes(args):
         num_heads=args.heads,
         hidden_dim=args.width,
         intermediate_dim=args.intermediate_dim,
-        dropout=0.0,
+        dropout=args.dropout,  # only the train steps draw it
         max_sequence_length=1024,
     )
 
@@ -327,6 +328,13 @@ def main(argv=None):
     parser.add_argument(
         "--precision", default="float32", choices=("float32", "mixed_bfloat16")
     )
+    parser.add_argument(
+        "--dropout",
+        type=dropout_rate,
+        default=0.1,
+        help="dropout rate of both models, drawn in the train steps only (the "
+        "recipes' default: 0.1; the figures before 2026-12-03 used 0)",
+    )
     args = parser.parse_args(argv)
     for name, value in (QUICK if args.quick else FULL).items():
         setattr(args, name, value)
@@ -343,6 +351,7 @@ def main(argv=None):
         print(f"jax:        {_version('jax')}")
     print(f"backend:    {keras.backend.backend()}")
     print(f"load avg:   {_loadavg()} (1, 5, 15 min, before the run)")
+    print(f"dropout:    {args.dropout} (train steps)")
     print(
         f"model:      {args.layers} layers, width {args.width}, {args.heads} "
         f"heads, intermediate {args.intermediate_dim}, vocabulary "
