@@ -46,9 +46,9 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from benchmarks.layers import _cpu_model  # noqa: E402
-from benchmarks.layers import _loadavg  # noqa: E402
-from benchmarks.layers import _version  # noqa: E402
+from benchmarks.layers import cpu_model  # noqa: E402
+from benchmarks.layers import loadavg  # noqa: E402
+from benchmarks.layers import package_version  # noqa: E402
 from keras_attn_cli.flags import dropout_rate  # noqa: E402
 
 FULL = dict(
@@ -343,14 +343,14 @@ def main(argv=None):
     keras.config.set_dtype_policy("float32")
     keras.utils.set_random_seed(0)
     cores = os.cpu_count()
-    print(f"cpu:        {_cpu_model()} ({cores} cores)")
+    print(f"cpu:        {cpu_model()} ({cores} cores)")
     print(f"keras:      {keras.__version__}")
-    print(f"tensorflow: {_version('tensorflow')}")
-    print(f"keras-hub:  {_version('keras-hub')}")
+    print(f"tensorflow: {package_version('tensorflow')}")
+    print(f"keras-hub:  {package_version('keras-hub')}")
     if keras.backend.backend() == "jax":
-        print(f"jax:        {_version('jax')}")
+        print(f"jax:        {package_version('jax')}")
     print(f"backend:    {keras.backend.backend()}")
-    print(f"load avg:   {_loadavg()} (1, 5, 15 min, before the run)")
+    print(f"load avg:   {loadavg()} (1, 5, 15 min, before the run)")
     print(f"dropout:    {args.dropout} (train steps)")
     print(
         f"model:      {args.layers} layers, width {args.width}, {args.heads} "
@@ -367,7 +367,7 @@ def main(argv=None):
         bench_train(args)
     if "export" in parts and keras.backend.backend() == "tensorflow":
         bench_export(args)
-    print(f"load avg after: {_loadavg()}")
+    print(f"load avg after: {loadavg()}")
 
 
 if __name__ == "__main__":

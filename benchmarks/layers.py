@@ -47,7 +47,7 @@ from keras_attn_cli.flags import dropout_rate  # noqa: E402
 QUICK = dict(rounds=2, steps=2, warmup=1, batch=4, length=16, width=32, ffn=64)
 
 
-def _cpu_model():
+def cpu_model():
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
@@ -58,14 +58,14 @@ def _cpu_model():
     return platform.processor() or platform.machine()
 
 
-def _version(dist):
+def package_version(dist):
     try:
         return importlib.metadata.version(dist)
     except importlib.metadata.PackageNotFoundError:
         return "not installed"
 
 
-def _loadavg():
+def loadavg():
     try:
         return " ".join(f"{v:.2f}" for v in os.getloadavg())
     except (AttributeError, OSError):
@@ -78,18 +78,18 @@ def environment_lines():
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else cores
     backend = keras.backend.backend()
     lines = [
-        f"cpu:        {_cpu_model()} ({cores} cores, {usable} usable)",
+        f"cpu:        {cpu_model()} ({cores} cores, {usable} usable)",
         f"cpu flags:  {_cpu_flags()}",
         f"python:     {platform.python_version()}",
         f"keras:      {keras.__version__}",
-        f"tensorflow: {_version('tensorflow')}",
-        f"keras-hub:  {_version('keras-hub')}",
+        f"tensorflow: {package_version('tensorflow')}",
+        f"keras-hub:  {package_version('keras-hub')}",
     ]
     if backend == "jax":
-        lines.append(f"jax:        {_version('jax')}")
+        lines.append(f"jax:        {package_version('jax')}")
     lines += [
         f"backend:    {backend}",
-        f"load avg:   {_loadavg()} (1, 5, 15 min, before the run)",
+        f"load avg:   {loadavg()} (1, 5, 15 min, before the run)",
     ]
     return lines
 
@@ -361,7 +361,7 @@ def main(argv=None):
         print()
         for (dtype, path), value in gemm.items():
             print(f"gemm {dtype:<8} {path:<3}  {value:8.1f} GFLOP/s")
-    print(f"load avg after: {_loadavg()}")
+    print(f"load avg after: {loadavg()}")
     sys.stdout.flush()
 
 

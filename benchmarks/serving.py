@@ -44,9 +44,9 @@ sys.path.insert(0, ROOT)
 
 import numpy as np  # noqa: E402
 
-from benchmarks.layers import _cpu_model  # noqa: E402
-from benchmarks.layers import _loadavg  # noqa: E402
-from benchmarks.layers import _version  # noqa: E402
+from benchmarks.layers import cpu_model  # noqa: E402
+from benchmarks.layers import loadavg  # noqa: E402
+from benchmarks.layers import package_version  # noqa: E402
 
 TRAINED = os.path.join(ROOT, "outputs", "date_seq2seq", "saved_model")
 
@@ -229,7 +229,7 @@ async def _run_mode(path, texts, expected, args, batch_timeout_ms):
                 raise RuntimeError(f"warm-up errors: {errors[:3]}")
             before = await server.counters(session)
             cpu_before = _cpu_seconds(server.process.pid)
-            load_before = _loadavg()
+            load_before = loadavg()
             latencies, errors, seconds = await _load(
                 session,
                 url,
@@ -273,7 +273,7 @@ async def _run_mode(path, texts, expected, args, batch_timeout_ms):
         "requests_per_call": good / calls if calls else float("nan"),
         "server_cpu_s_per_1000": 1000 * cpu / args.requests,
         "load_before": load_before,
-        "load_after": _loadavg(),
+        "load_after": loadavg(),
     }
 
 
@@ -283,11 +283,11 @@ def _print_header(path, trained):
 
     cores = os.cpu_count()
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else cores
-    print(f"cpu:         {_cpu_model()} ({cores} cores, {usable} usable)")
+    print(f"cpu:         {cpu_model()} ({cores} cores, {usable} usable)")
     print(f"python:      {platform.python_version()}")
     print(
         f"versions:    tensorflow {tf.__version__}, aiohttp {aiohttp.__version__}, "
-        f"keras {_version('keras')}"
+        f"keras {package_version('keras')}"
     )
     kind = (
         "given"
@@ -297,7 +297,7 @@ def _print_header(path, trained):
         else "untrained, demo size (GRU 128)"
     )
     print(f"saved model: {path} ({kind})")
-    print(f"load avg:    {_loadavg()} (1, 5, 15 min) at the start")
+    print(f"load avg:    {loadavg()} (1, 5, 15 min) at the start")
 
 
 def parse_args(argv=None):

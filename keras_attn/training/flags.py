@@ -151,6 +151,8 @@ def largest_dropout(model):
     (`keras.layers.Dropout.rate`, or a layer's own `dropout` rate); 0.0 if
     none."""
     rates = [0.0]
+    # Keras 3 has no public walk over nested layers; this is the one its
+    # own `Layer` uses to collect weights.
     for layer in model._flatten_layers(include_self=True, recursive=True):
         if isinstance(layer, keras.layers.Dropout):
             value = layer.rate
