@@ -18,10 +18,16 @@ def _seed_and_policy():
 
 
 def pytest_collection_modifyitems(config, items):
-    """Skip `tf_only` tests under another backend."""
+    """Skip `tf_only` and `one_backend` tests under another backend (the
+    Makefile's JAX run deselects them with `-m`; this covers a bare
+    `pytest` under KERAS_BACKEND=jax)."""
     if keras.backend.backend() == "tensorflow":
         return
-    skip = pytest.mark.skip(reason="needs the TensorFlow backend")
+    skips = {
+        "tf_only": pytest.mark.skip(reason="needs the TensorFlow backend"),
+        "one_backend": pytest.mark.skip(reason="runs in the TensorFlow run only"),
+    }
     for item in items:
-        if "tf_only" in item.keywords:
-            item.add_marker(skip)
+        for marker, skip in skips.items():
+            if marker in item.keywords:
+                item.add_marker(skip)

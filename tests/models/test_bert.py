@@ -455,6 +455,7 @@ def test_classifier_predicts_text_as_the_packed_ids():
         BertClassifier(classifier.backbone, 3).predict(texts)
 
 
+@pytest.mark.one_backend  # test_gpt.py reloads in a fresh JAX process.
 def test_classifier_keras_file_takes_text_in_a_fresh_process(tmp_path):
     classifier, texts = worded_classifier()
     path = tmp_path / "classifier.keras"

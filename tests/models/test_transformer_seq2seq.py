@@ -321,6 +321,7 @@ def test_text_model_keras_round_trip(tmp_path):
     )
 
 
+@pytest.mark.one_backend  # test_gpt.py reloads in a fresh JAX process.
 def test_text_model_translates_in_a_fresh_process(tmp_path):
     model, _ = worded_model()
     path = tmp_path / "translator.keras"

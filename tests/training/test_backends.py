@@ -47,7 +47,8 @@ def test_jax_data_parallel_trains_like_one_device():
     env = dict(
         os.environ,
         KERAS_BACKEND="jax",
-        XLA_FLAGS="--xla_force_host_platform_device_count=2",
+        XLA_FLAGS=os.environ.get("XLA_FLAGS", "")
+        + " --xla_force_host_platform_device_count=2",
         TF_CPP_MIN_LOG_LEVEL="3",
     )
     done = subprocess.run(
