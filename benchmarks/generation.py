@@ -234,7 +234,8 @@ def bench_train(args):
         )
         return model
 
-    jits = (True,) if keras.backend.backend() == "jax" else (True, False)
+    jits = {"both": (True, False), "xla": (True,), "no-xla": (False,)}[args.train_jit]
+    jits = (True,) if keras.backend.backend() == "jax" else jits
     models = {}
     for jit in jits:
         mode = "XLA" if jit else "no XLA"
@@ -335,9 +336,24 @@ def main(argv=None):
         help="dropout rate of both models, drawn in the train steps only (the "
         "recipes' default: 0.1; the figures before 2026-12-03 used 0)",
     )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=None,
+        help="interleaved timing rounds (3 by default; this 2-core machine's "
+        "run-to-run spread of the train ratio is ~0.15x at 3, take 9 or more)",
+    )
+    parser.add_argument(
+        "--train-jit",
+        default="both",
+        choices=("both", "xla", "no-xla"),
+        help="which train-step modes to time (TensorFlow; JAX always jits)",
+    )
     args = parser.parse_args(argv)
+    rounds = args.rounds
     for name, value in (QUICK if args.quick else FULL).items():
         setattr(args, name, value)
+    args.rounds = rounds or args.rounds
     parts = {p.strip() for p in args.parts.split(",") if p.strip()}
 
     keras.config.set_dtype_policy("float32")

@@ -1,3 +1,5 @@
+import math
+
 import keras
 from keras import ops
 
@@ -9,9 +11,24 @@ from keras_attn.saving import register
 def gelu_approximate(x):
     """GELU with the tanh approximation, the activation of BERT and GPT-2.
 
-    Registered, so models that use it as an activation save and load.
+    `0.5 x (1 + tanh(u))` with `u = sqrt(2 / pi) (x + 0.044715 x^3)`,
+    computed as the equal `x * sigmoid(2u)`: fewer element-wise ops than
+    `keras.activations.gelu(x, approximate=True)`, forward and backward
+    (a GPT train step ~3-6% faster on a TensorFlow CPU without XLA,
+    docs/benchmarks.md). Registered, so models that use it as an activation
+    save and load.
+
+    Example:
+
+    >>> import numpy as np
+    >>> from keras_attn.layers import gelu_approximate
+    >>> np.round(np.asarray(gelu_approximate(np.array([-1.0, 0.0, 2.0], "float32"))), 4)
+    array([-0.1588,  0.    ,  1.9546], dtype=float32)
     """
-    return keras.activations.gelu(x, approximate=True)
+    x = ops.convert_to_tensor(x)
+    two_u = x + ops.cast(0.044715, x.dtype) * x * x * x
+    two_u = ops.cast(2.0 * (2.0 / math.pi) ** 0.5, x.dtype) * two_u
+    return x * ops.sigmoid(two_u)
 
 
 @register

@@ -2,6 +2,7 @@ import math
 
 import keras
 import numpy as np
+import pytest
 
 from keras_attn.layers import FeedForward
 from tests.test_case import assert_close
@@ -57,3 +58,43 @@ def test_passes_the_keras_mask_through():
     ids = keras.Input((None,), dtype="int32")
     embedded = keras.layers.Embedding(10, 8, mask_zero=True)(ids)
     assert FeedForward(16)(embedded)._keras_mask is not None
+
+
+def reference_gelu_tanh(x):
+    """The tanh-approximated GELU of GPT-2, in float64, and its derivative."""
+    x = np.asarray(x, "float64")
+    c = math.sqrt(2.0 / math.pi)
+    u = c * (x + 0.044715 * x**3)
+    t = np.tanh(u)
+    value = 0.5 * x * (1.0 + t)
+    slope = 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t**2) * c * (1.0 + 3 * 0.044715 * x**2)
+    return value, slope
+
+
+def test_gelu_approximate_matches_the_tanh_formula_and_its_slope():
+    from keras import ops
+
+    from keras_attn.layers import gelu_approximate
+
+    x = np.linspace(-12.0, 12.0, 20001).astype("float32")
+    value, slope = reference_gelu_tanh(x)
+    assert_close(gelu_approximate(x), value, atol=1e-6)
+    # The slope through the backend's autodiff, as training sees it.
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        v = tf.constant(x)
+        with tf.GradientTape() as tape:
+            tape.watch(v)
+            y = ops.sum(gelu_approximate(v))
+        grad = tape.gradient(y, v)
+    else:
+        import jax
+
+        grad = jax.grad(lambda v: ops.sum(gelu_approximate(v)))(x)
+    assert_close(grad, slope, atol=1e-5)
+    # Huge inputs: x^3 overflows to +-inf, the sigmoid saturates, no NaN.
+    huge = np.array([-1e30, -1e13, 1e13, 1e30], "float32")
+    assert_close(gelu_approximate(huge), [0.0, 0.0, 1e13, 1e30], rtol=1e-6)
+    bf16 = gelu_approximate(ops.cast(x, "bfloat16"))
+    assert to_numpy(ops.cast(bf16, "float32")) == pytest.approx(value, abs=0.05)
