@@ -344,16 +344,24 @@ def main(argv=None):
         "run-to-run spread of the train ratio is ~0.15x at 3, take 9 or more)",
     )
     parser.add_argument(
+        "--batch",
+        type=int,
+        default=None,
+        help="generation batch (8 by default): the key/value cache read per "
+        "step grows with it, the weights read do not",
+    )
+    parser.add_argument(
         "--train-jit",
         default="both",
         choices=("both", "xla", "no-xla"),
         help="which train-step modes to time (TensorFlow; JAX always jits)",
     )
     args = parser.parse_args(argv)
-    rounds = args.rounds
+    rounds, batch = args.rounds, args.batch
     for name, value in (QUICK if args.quick else FULL).items():
         setattr(args, name, value)
     args.rounds = rounds or args.rounds
+    args.batch = batch or args.batch
     parts = {p.strip() for p in args.parts.split(",") if p.strip()}
 
     keras.config.set_dtype_policy("float32")
