@@ -32,16 +32,18 @@ data: $(VENV)/.runtime
 test: $(VENV)/.dev
 	$(MAKE) lint test-tf test-jax docs
 
-# The tests check behaviour, not speed: XLA's LLVM back end without its
-# optimization passes compiles the suite's jit-compiled steps and decoding
-# loops ~20-30% faster (same ops, same IEEE arithmetic; no fast-math).
-TEST_ENV := XLA_FLAGS="--xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true"
+# The JAX run compiles XLA without LLVM's optimizations (-O0): ~28% less
+# compile time for a run where everything is jitted. It is not the same
+# arithmetic: -O0 does not fuse a*b+c into one multiply-add, so results differ
+# in the last bits. The TensorFlow run keeps the default XLA (-O3, fused, as
+# users get it) for its jit-compiled steps, decoding loops and XLA tests.
+JAX_TEST_ENV := XLA_FLAGS="$(XLA_FLAGS) --xla_backend_optimization_level=0"
 
 test-tf: $(VENV)/.dev
-	$(TEST_ENV) KERAS_BACKEND=tensorflow $(BIN)/python -m pytest -n 2 --durations=15 -m "not slow" keras_attn tests docs
+	KERAS_BACKEND=tensorflow $(BIN)/python -m pytest -n 2 --durations=15 -m "not slow" keras_attn tests docs
 
 test-jax: $(VENV)/.dev
-	$(TEST_ENV) KERAS_BACKEND=jax $(BIN)/python -m pytest -n 2 --durations=15 -m "not slow and not tf_only and not one_backend" keras_attn tests docs
+	$(JAX_TEST_ENV) KERAS_BACKEND=jax $(BIN)/python -m pytest -n 2 --durations=15 -m "not slow and not tf_only and not one_backend" keras_attn tests docs
 
 docs: $(VENV)/.dev
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet

@@ -14,7 +14,8 @@ width 256, 8 heads, intermediate 1024, vocabulary 5,000, float32):
                (time(48 new) - time(16 new)) / 32 steps, prompts of 448 and
                16 tokens, so prefill and call overhead cancel out.
     train:     `train_on_batch` tokens/s, batch 8 x 256, Adam, sparse
-               cross-entropy on the logits, with and without XLA.
+               cross-entropy on the logits, with and without XLA
+               (`--train-jit` picks one).
     export:    the exported SavedModel's `generate` signature
                (`export_gpt_generator`, greedy: temperature 0) against the
                in-memory `GPTCausalLM.generate` of the same model on the
@@ -50,6 +51,7 @@ from benchmarks.layers import cpu_model  # noqa: E402
 from benchmarks.layers import loadavg  # noqa: E402
 from benchmarks.layers import package_version  # noqa: E402
 from keras_attn_cli.flags import dropout_rate  # noqa: E402
+from keras_attn_cli.flags import positive_int  # noqa: E402
 
 FULL = dict(
     layers=4,
@@ -338,17 +340,17 @@ def main(argv=None):
     )
     parser.add_argument(
         "--rounds",
-        type=int,
+        type=positive_int,
         default=None,
-        help="interleaved timing rounds (3 by default; this 2-core machine's "
-        "run-to-run spread of the train ratio is ~0.15x at 3, take 9 or more)",
+        help="interleaved timing rounds (3; 1 with --quick): on a 2-core "
+        "machine the train ratio swung by +-0.1 between 3-round runs",
     )
     parser.add_argument(
         "--batch",
-        type=int,
+        type=positive_int,
         default=None,
-        help="generation batch (8 by default): the key/value cache read per "
-        "step grows with it, the weights read do not",
+        help="generation batch (8; 2 with --quick): the key/value cache read "
+        "per step grows with it, the weights read do not",
     )
     parser.add_argument(
         "--train-jit",

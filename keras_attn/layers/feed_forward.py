@@ -14,21 +14,27 @@ def gelu_approximate(x):
     `0.5 x (1 + tanh(u))` with `u = sqrt(2 / pi) (x + 0.044715 x^3)`,
     computed as the equal `x * sigmoid(2u)`: fewer element-wise ops than
     `keras.activations.gelu(x, approximate=True)`, forward and backward
-    (a GPT train step ~3-6% faster on a TensorFlow CPU without XLA,
-    docs/benchmarks.md). Registered, so models that use it as an activation
-    save and load.
+    (a GPT train step 0-6% faster on a TensorFlow CPU without XLA,
+    docs/benchmarks.md). Integer inputs are computed in `floatx()`; float
+    inputs keep their dtype. Registered, so models that use it as an
+    activation save and load.
 
     Example:
 
     >>> import numpy as np
     >>> from keras_attn.layers import gelu_approximate
-    >>> np.round(np.asarray(gelu_approximate(np.array([-1.0, 0.0, 2.0], "float32"))), 4)
+    >>> x = np.array([-1.0, 0.0, 2.0], "float32")
+    >>> np.round(np.asarray(gelu_approximate(x)), 4)
     array([-0.1588,  0.    ,  1.9546], dtype=float32)
     """
-    x = ops.convert_to_tensor(x)
-    two_u = x + ops.cast(0.044715, x.dtype) * x * x * x
-    two_u = ops.cast(2.0 * (2.0 / math.pi) ** 0.5, x.dtype) * two_u
-    return x * ops.sigmoid(two_u)
+    if not isinstance(x, keras.KerasTensor):
+        x = ops.convert_to_tensor(x)
+    if "float" not in str(x.dtype):
+        x = ops.cast(x, keras.config.floatx())
+    # Python floats are weakly typed: bfloat16 and float16 inputs stay so.
+    cubic = ops.add(x, ops.multiply(0.044715, ops.multiply(x, ops.square(x))))
+    two_u = ops.multiply(2.0 * (2.0 / math.pi) ** 0.5, cubic)
+    return ops.multiply(x, ops.sigmoid(two_u))
 
 
 @register

@@ -289,18 +289,13 @@ def check_random_kills(tmp_path, kills, seed, epochs=3):
     return done
 
 
-# Fixed kills cover what a random one can hit (32 s in CI): a kill
-# mid-epoch (test_killed_process_resumes_mid_epoch_exactly), inside each
-# phase of a backup write (test_killed_during_backup_writes_...), and the
-# half-written checkpoints such a kill leaves (test_loop.py's damaged ones).
-@pytest.mark.slow
 def test_random_kills_resume_to_the_same_weights(tmp_path):
     """`fit_distributed` with a checkpoint every step, SIGKILLed at random
     moments (seeded) 3 times: the final weights equal an unbroken run's."""
     check_random_kills(tmp_path, kills=3, seed=0)
 
 
-@pytest.mark.slow  # As test_random_kills_resume_to_the_same_weights, 20 kills.
+@pytest.mark.slow  # test_random_kills_resume_to_the_same_weights, 3 kills.
 def test_many_random_kills_resume_to_the_same_weights(tmp_path):
     # 60 steps: enough that 20 kills (each after 1-3 steps) all land.
     assert check_random_kills(tmp_path, kills=20, seed=1, epochs=12) == 20
