@@ -359,11 +359,9 @@ def main(argv=None):
         help="which train-step modes to time (TensorFlow; JAX always jits)",
     )
     args = parser.parse_args(argv)
-    rounds, batch = args.rounds, args.batch
     for name, value in (QUICK if args.quick else FULL).items():
-        setattr(args, name, value)
-    args.rounds = rounds or args.rounds
-    args.batch = batch or args.batch
+        if getattr(args, name, None) is None:  # a flag given keeps its value
+            setattr(args, name, value)
     parts = {p.strip() for p in args.parts.split(",") if p.strip()}
 
     keras.config.set_dtype_policy("float32")

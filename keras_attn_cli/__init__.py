@@ -224,7 +224,7 @@ def _train(args, rest):
     if args.help:  # Without importing the recipe (Keras, TensorFlow).
         recipe_parser(args.task, prog).print_help()
         return 0
-    flags = _config_flags(args.config) if args.config else []
+    flags = config_flags(args.config) if args.config else []
     module = _recipe(args.task)
     try:
         module.main(flags + rest, prog=prog)
@@ -244,7 +244,7 @@ def _recipe(task):
 NEGATABLE = ("jit",)
 
 
-def _config_flags(path):
+def config_flags(path):
     """A YAML/JSON mapping of task flags -> command-line flags."""
     with open(path, encoding="utf-8") as f:
         text = f.read()

@@ -270,11 +270,11 @@ def test_mistakes_exit_2_with_one_line_and_no_traceback(
 
 
 def test_config_false_turns_a_negatable_switch_off(tmp_path):
-    from keras_attn_cli import _config_flags
+    from keras_attn_cli import config_flags
 
     config = tmp_path / "flags.yaml"
     config.write_text("jit: false\ntiny: true\nverbose: 0\nseed: null\n")
-    assert _config_flags(str(config)) == ["--no-jit", "--tiny", "--verbose", "0"]
+    assert config_flags(str(config)) == ["--no-jit", "--tiny", "--verbose", "0"]
 
 
 def test_generate_streams_from_a_keras_file(tmp_path):

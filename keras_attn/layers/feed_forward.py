@@ -29,7 +29,7 @@ def gelu_approximate(x):
     """
     if not isinstance(x, keras.KerasTensor):
         x = ops.convert_to_tensor(x)
-    if "float" not in str(x.dtype):
+    if not keras.backend.is_float_dtype(x.dtype):
         x = ops.cast(x, keras.config.floatx())
     # Python floats are weakly typed: bfloat16 and float16 inputs stay so.
     cubic = ops.add(x, ops.multiply(0.044715, ops.multiply(x, ops.square(x))))
