@@ -14,6 +14,44 @@ def check_positive_int(value, name, allow_none=False):
     return value
 
 
+def describe(value):
+    """What an error message says it received: a tensor by its dtype and
+    shape (a JAX tracer or a symbolic tensor is no clue to a user), anything
+    else by its type."""
+    import keras
+
+    shape, dtype = getattr(value, "shape", None), getattr(value, "dtype", None)
+    if shape is not None and dtype is not None:
+        try:
+            dtype = keras.backend.standardize_dtype(dtype)
+        except ValueError:
+            pass
+        return f"a {dtype} tensor of shape {tuple(shape)}"
+    return f"a {type(value).__name__}"
+
+
+def check_count(value, name):
+    """`value` if it is an int >= 0, else a ValueError naming the argument."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(
+            f"`{name}` must be a non-negative integer; received {value!r}."
+        )
+    return value
+
+
+def check_block_sizes(num_heads, hidden_dim, **sizes):
+    """Check a Transformer's sizes: each a positive int, and `hidden_dim`
+    divisible by `num_heads` (each head gets `hidden_dim // num_heads`)."""
+    sizes = dict(num_heads=num_heads, hidden_dim=hidden_dim, **sizes)
+    for name, value in sizes.items():
+        check_positive_int(value, name)
+    if hidden_dim % num_heads:
+        raise ValueError(
+            "`hidden_dim` must be divisible by `num_heads`; received "
+            f"hidden_dim={hidden_dim} and num_heads={num_heads}."
+        )
+
+
 def check_strings(texts, name):
     """`texts` as a list of str, or a TypeError (a lone str is refused: it
     would be read as a list of characters)."""
@@ -61,24 +99,27 @@ def check_number(value, name, low=None, high=None, low_open=False, high_open=Fal
     return number
 
 
-def check_token_ids(ids, vocabulary_size, name="token_ids"):
+def check_token_ids(ids, vocabulary_size, name="token_ids", owner=None):
     """`ids` as a NumPy int array, or an error: a TypeError for non-integer
     ids (floats would be truncated), a ValueError naming the first ids
     outside `[0, vocabulary_size)` (backends differ there: TensorFlow on CPU
     reads a row from the end of the table for a negative id, JAX gives NaN
-    for an id past the end)."""
+    for an id past the end). `owner`, if given, names the model in the
+    message."""
     import numpy as np
+
+    where = "" if owner is None else f"{owner}: "
 
     array = np.asarray(ids)
     if array.size and not np.issubdtype(array.dtype, np.integer):
         raise TypeError(
-            f"`{name}` must hold integer token ids; received dtype {array.dtype}"
+            f"{where}`{name}` must hold integer token ids; received dtype {array.dtype}"
             f"{' (floats would be truncated)' if array.dtype.kind == 'f' else ''}."
         )
     bad = array[(array < 0) | (array >= vocabulary_size)] if array.size else array
     if bad.size:
         raise ValueError(
-            f"`{name}` has ids outside [0, vocabulary_size={vocabulary_size}): "
+            f"{where}`{name}` has ids outside [0, vocabulary_size={vocabulary_size}): "
             f"{sorted(set(bad.ravel().tolist()))[:5]}."
         )
     return array

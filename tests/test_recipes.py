@@ -5,6 +5,7 @@ import os
 import keras
 import pytest
 
+from keras_attn.data import tokenizers
 from keras_attn.recipes import bert_finetune
 from keras_attn.recipes import bert_pretrain
 from keras_attn.recipes import date_seq2seq
@@ -102,6 +103,8 @@ def test_gpt_lm_tiny(tmp_path, compiled):
     for texts in result["samples"].values():
         assert len(texts) == len(gpt_lm.PROMPTS)
         assert all(t.startswith(p) for t, p in zip(texts, gpt_lm.PROMPTS))
+        # Samples stop at the end of text, as `keras-attn generate` does.
+        assert not any(tokenizers.END_OF_TEXT in t for t in texts), texts
     assert (tmp_path / "gpt.keras").exists()
     assert (tmp_path / "saved_model" / "saved_model.pb").exists()
     assert os.path.getsize(tmp_path / "attention.png") > 5_000

@@ -3,6 +3,7 @@ import math
 import keras
 from keras import ops
 
+from keras_attn.checks import check_positive_int
 from keras_attn.layers.initializers import clone_initializer
 from keras_attn.saving import register
 
@@ -74,7 +75,7 @@ class FeedForward(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.intermediate_dim = intermediate_dim
+        self.intermediate_dim = check_positive_int(intermediate_dim, "intermediate_dim")
         self.activation = keras.activations.get(activation)
         self.dropout = dropout
         self.kernel_initializer = keras.initializers.get(kernel_initializer)

@@ -112,6 +112,7 @@ class MultiHeadAttention(keras.layers.Layer):
         check_positive_int(num_heads, "num_heads")
         check_positive_int(key_dim, "key_dim")
         check_positive_int(value_dim, "value_dim", allow_none=True)
+        check_positive_int(output_dim, "output_dim", allow_none=True)
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"`dropout` must be in [0, 1); received {dropout}.")
         if not isinstance(flash_attention, bool):

@@ -1,5 +1,6 @@
 from keras import ops
 
+from keras_attn.checks import check_positive_int
 from keras_attn.layers.attention_utils import keras_mask_of
 from keras_attn.layers.multi_head_attention import MultiHeadAttention
 from keras_attn.layers.multi_head_attention import check_sequences
@@ -61,6 +62,8 @@ class MultiHeadSelfAttention(MultiHeadAttention):
     """
 
     def __init__(self, num_heads, key_dim, value_dim=None, causal=False, **kwargs):
+        check_positive_int(key_dim, "key_dim")
+        check_positive_int(value_dim, "value_dim", allow_none=True)
         if value_dim not in (None, key_dim):
             raise ValueError(
                 "MultiHeadSelfAttention fuses query, key and value into one "

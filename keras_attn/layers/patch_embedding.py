@@ -1,13 +1,16 @@
 import keras
 from keras import ops
 
+from keras_attn.checks import check_positive_int
 from keras_attn.layers.initializers import clone_initializer
 from keras_attn.saving import register
 
 
 def _pair(value, name):
-    pair = (value, value) if isinstance(value, int) else tuple(value)
-    if len(pair) != 2 or not all(isinstance(v, int) and v > 0 for v in pair):
+    pair = (value, value) if isinstance(value, int) else value
+    pair = tuple(pair) if isinstance(pair, (tuple, list)) else ()
+    positive = [isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in pair]
+    if len(pair) != 2 or not all(positive):
         raise ValueError(
             f"`{name}` must be a positive int or a pair of them; received {value!r}."
         )
@@ -113,7 +116,7 @@ class PatchEmbedding(keras.layers.Layer):
     ):
         super().__init__(**kwargs)
         self.patch_size = _pair(patch_size, "patch_size")
-        self.hidden_dim = hidden_dim
+        self.hidden_dim = check_positive_int(hidden_dim, "hidden_dim")
         self.use_class_token = use_class_token
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.embeddings_initializer = keras.initializers.get(

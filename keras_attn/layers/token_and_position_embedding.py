@@ -3,6 +3,8 @@ import math
 import keras
 from keras import ops
 
+from keras_attn.checks import check_count
+from keras_attn.checks import check_positive_int
 from keras_attn.layers.initializers import clone_initializer
 from keras_attn.layers.positional_embedding import PositionalEmbedding
 from keras_attn.saving import register
@@ -65,10 +67,10 @@ class TokenAndPositionEmbedding(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.vocabulary_size = vocabulary_size
-        self.sequence_length = sequence_length
-        self.hidden_dim = hidden_dim
-        self.num_segments = num_segments
+        self.vocabulary_size = check_positive_int(vocabulary_size, "vocabulary_size")
+        self.sequence_length = check_positive_int(sequence_length, "sequence_length")
+        self.hidden_dim = check_positive_int(hidden_dim, "hidden_dim")
+        self.num_segments = check_count(num_segments, "num_segments")
         self.position_mode = position_mode
         self.mask_zero = mask_zero
         self.scale_embeddings = scale_embeddings

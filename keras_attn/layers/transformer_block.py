@@ -1,5 +1,6 @@
 import keras
 
+from keras_attn.checks import check_positive_int
 from keras_attn.layers.feed_forward import FeedForward
 from keras_attn.layers.initializers import clone_initializer
 from keras_attn.layers.multi_head_attention import MultiHeadAttention
@@ -41,8 +42,8 @@ class TransformerBlock(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.intermediate_dim = intermediate_dim
-        self.num_heads = num_heads
+        self.intermediate_dim = check_positive_int(intermediate_dim, "intermediate_dim")
+        self.num_heads = check_positive_int(num_heads, "num_heads")
         self.dropout = dropout
         self.activation = keras.activations.get(activation)
         self.layer_norm_epsilon = layer_norm_epsilon

@@ -29,9 +29,9 @@ def require_tokenizer(model, what):
     if tokenizer is None:
         raise ValueError(
             f"{type(model).__name__} received {what} as text but has no "
-            "tokenizer: build it with `tokenizer=...` (e.g. "
-            f"`{type(model).__name__}(backbone, tokenizer=tokenizer)`), or "
-            "pass token ids."
+            "tokenizer: build it with one, "
+            f"`{type(model).__name__}(..., tokenizer=tokenizer)`, or pass "
+            "token ids."
         )
     return tokenizer
 

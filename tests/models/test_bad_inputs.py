@@ -99,9 +99,23 @@ def test_out_of_vocabulary_ids_are_refused_by_predict(bert, bad, position):
     assert np.isfinite(bert.predict(bert_inputs([[2, 5, 6, 7]]), verbose=0)).all()
 
 
+def test_the_id_error_names_the_model_and_the_input_apart(bert):
+    # It read "`bert_backbone: token_ids` has ids outside ...".
+    with pytest.raises(ValueError, match=r"bert_\w+: `token_ids` has ids outside"):
+        bert(bert_inputs([[2, 5, 6, VOCABULARY]]))
+
+
 def test_float_ids_are_refused_by_predict(bert):
     with pytest.raises(TypeError, match="integer token ids; received dtype float"):
         bert.predict(bert_inputs([[2.0, 5.7, 6.0, 7.0]]), verbose=0)
+
+
+def test_a_bare_id_array_is_refused_in_words_a_user_knows(bert):
+    # On JAX the message used to name the input by its class,
+    # "received DynamicJaxprTracer".
+    with pytest.raises((TypeError, ValueError), match="token_ids") as error:
+        bert.predict(np.array([[2, 5, 3]]), verbose=0)
+    assert "Tracer" not in str(error.value)
 
 
 def test_segment_ids_outside_the_segment_table_are_refused(bert):

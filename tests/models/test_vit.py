@@ -156,16 +156,29 @@ def test_attention_scores_are_the_weights_the_forward_pass_uses():
 
 
 @pytest.mark.parametrize(
-    "images, match",
+    "shape",
     [
-        (np.zeros((2, 12, 8, 3), "float32"), "incompatible|takes images"),
-        (np.zeros((2, 12, 8), "float32"), "incompatible|takes images"),
+        (2, 12, 8, 3),  # channels
+        (2, 12, 8),  # no channel axis
+        (2, 16, 8, 2),  # another size, patches fit
+        (2, 14, 8, 2),  # another size, patches do not fit
     ],
 )
-def test_bad_images_get_a_clear_error(images, match):
+def test_bad_images_get_a_clear_error_at_every_entry_point(shape):
+    # Keras's own functional input check used to answer first ("expected
+    # shape=(None, 12, 8, 2), found shape=(2, 16, 8)", the channels dropped;
+    # or "as_list() is not defined on an unknown TensorShape" from predict).
     model = _classifier()
-    with pytest.raises(ValueError, match=match):
-        model.predict(images, verbose=0)
+    images = np.zeros(shape, "float32")
+    entry_points = {
+        "predict": lambda: model.predict(images, verbose=0),
+        "classifier": lambda: model(images),
+        "backbone": lambda: model.backbone(images),
+        "rollout": lambda: model.attention_rollout(images),
+    }
+    for call in entry_points.values():
+        with pytest.raises(ValueError, match=r"takes images of shape \(B,\) \+ "):
+            call()
     assert model.predict(IMAGES, verbose=0).shape == (3, 5)
 
 

@@ -2,7 +2,9 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_attn.checks import check_block_sizes
 from keras_attn.checks import check_token_ids
+from keras_attn.checks import describe
 from keras_attn.layers.feed_forward import gelu_approximate
 from keras_attn.layers.token_and_position_embedding import TokenAndPositionEmbedding
 from keras_attn.layers.transformer_encoder import TransformerEncoder
@@ -29,7 +31,7 @@ def check_inputs(inputs, names, model_name, vocabulary_size=None):
     if not isinstance(inputs, dict):
         raise TypeError(
             f"{model_name} takes a dict with keys {sorted(names)}; received "
-            f"{type(inputs).__name__}."
+            f"{describe(inputs)}."
         )
     missing = sorted(set(names) - set(inputs))
     unexpected = sorted(set(inputs) - set(names))
@@ -58,7 +60,7 @@ def check_inputs(inputs, names, model_name, vocabulary_size=None):
         )
     token_ids = inputs.get("token_ids")
     if vocabulary_size is not None and isinstance(token_ids, np.ndarray):
-        check_token_ids(token_ids, vocabulary_size, f"{model_name}: token_ids")
+        check_token_ids(token_ids, vocabulary_size, "token_ids", owner=model_name)
 
 
 @register
@@ -141,11 +143,14 @@ class BertBackbone(Backbone):
         dtype=None,
         **kwargs,
     ):
-        if hidden_dim % num_heads:
-            raise ValueError(
-                f"`hidden_dim` must be divisible by `num_heads`; received "
-                f"hidden_dim={hidden_dim} and num_heads={num_heads}."
-            )
+        check_block_sizes(
+            num_heads,
+            hidden_dim,
+            num_layers=num_layers,
+            intermediate_dim=intermediate_dim,
+            vocabulary_size=vocabulary_size,
+            max_sequence_length=max_sequence_length,
+        )
         activation = keras.activations.get(activation)
         # === Layers ===
         self.embeddings = TokenAndPositionEmbedding(

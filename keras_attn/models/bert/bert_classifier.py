@@ -1,5 +1,6 @@
 import keras
 
+from keras_attn.checks import check_positive_int
 from keras_attn.models import text
 from keras_attn.models.bert.bert_backbone import INPUT_NAMES
 from keras_attn.models.bert.bert_backbone import bert_initializer
@@ -97,6 +98,8 @@ class BertClassifier(Task):
         sequence_length=None,
         **kwargs,
     ):
+        check_positive_int(num_classes, "num_classes")
+        check_positive_int(sequence_length, "sequence_length", allow_none=True)
         # === Layers ===
         self.backbone = backbone
         self.tokenizer = tokenizer

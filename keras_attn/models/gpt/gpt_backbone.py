@@ -1,6 +1,7 @@
 import keras
 from keras import ops
 
+from keras_attn.checks import check_block_sizes
 from keras_attn.layers.feed_forward import gelu_approximate
 from keras_attn.layers.token_and_position_embedding import TokenAndPositionEmbedding
 from keras_attn.layers.transformer_decoder import TransformerDecoder
@@ -78,11 +79,14 @@ class GPTBackbone(Backbone):
         dtype=None,
         **kwargs,
     ):
-        if hidden_dim % num_heads:
-            raise ValueError(
-                "`hidden_dim` must be divisible by `num_heads`; received "
-                f"hidden_dim={hidden_dim} and num_heads={num_heads}."
-            )
+        check_block_sizes(
+            num_heads,
+            hidden_dim,
+            num_layers=num_layers,
+            intermediate_dim=intermediate_dim,
+            vocabulary_size=vocabulary_size,
+            max_sequence_length=max_sequence_length,
+        )
 
         # === Layers ===
         self.embeddings = TokenAndPositionEmbedding(

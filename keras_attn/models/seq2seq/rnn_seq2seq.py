@@ -86,6 +86,13 @@ class RNNSeq2Seq(Task):
             raise ValueError(
                 f"`attention` must be one of {ATTENTIONS}; received {attention!r}."
             )
+        for name, size in (
+            ("vocabulary_size", vocabulary_size),
+            ("embedding_dim", embedding_dim),
+            ("hidden_dim", hidden_dim),
+            ("num_layers", num_layers),
+        ):
+            check_positive_int(size, name)
         # === Layers ===
         decoder_dim = hidden_dim * (2 if bidirectional else 1)
         rnn = CELLS[cell]

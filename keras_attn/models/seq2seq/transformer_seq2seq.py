@@ -2,6 +2,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_attn.checks import check_block_sizes
 from keras_attn.checks import check_id_batch
 from keras_attn.checks import check_number
 from keras_attn.checks import check_positive_int
@@ -87,6 +88,17 @@ class TransformerSeq2Seq(Task):
         target_tokenizer=None,
         **kwargs,
     ):
+        check_positive_int(encoder_vocabulary_size, "encoder_vocabulary_size")
+        check_positive_int(
+            decoder_vocabulary_size, "decoder_vocabulary_size", allow_none=True
+        )
+        check_positive_int(max_sequence_length, "max_sequence_length")
+        check_block_sizes(
+            num_heads,
+            hidden_dim,
+            num_layers=num_layers,
+            intermediate_dim=intermediate_dim,
+        )
         # === Layers ===
         self.tokenizer = tokenizer
         self.target_tokenizer = target_tokenizer

@@ -1,6 +1,8 @@
 import keras
+import numpy as np
 from keras import ops
 
+from keras_attn.checks import check_block_sizes
 from keras_attn.layers.patch_embedding import PatchEmbedding
 from keras_attn.layers.patch_embedding import interpolate_position_embeddings
 from keras_attn.layers.transformer_encoder import TransformerEncoder
@@ -85,11 +87,12 @@ class ViTBackbone(Backbone):
                 "`image_shape` must be (H, W, C), three positive ints; "
                 f"received {image_shape!r}."
             )
-        if hidden_dim % num_heads:
-            raise ValueError(
-                f"`hidden_dim` must be divisible by `num_heads`; received "
-                f"hidden_dim={hidden_dim} and num_heads={num_heads}."
-            )
+        check_block_sizes(
+            num_heads,
+            hidden_dim,
+            num_layers=num_layers,
+            intermediate_dim=intermediate_dim,
+        )
         kwargs.setdefault("name", "vit_backbone")
         # === Layers ===
         self.embeddings = PatchEmbedding(
@@ -153,12 +156,15 @@ class ViTBackbone(Backbone):
         """`(rows, columns)` of patches."""
         return self.embeddings.grid
 
-    def call(self, inputs, training=None, mask=None):
+    def __call__(self, inputs, *args, **kwargs):
+        # Before Keras's functional input check, whose message drops the
+        # channel axis and never names the patch size.
         self._check_images(inputs)
-        return super().call(inputs, training=training, mask=mask)
+        return super().__call__(inputs, *args, **kwargs)
 
     def _check_images(self, images):
-        shape = tuple(images.shape) if hasattr(images, "shape") else None
+        shape = np.shape(images) if isinstance(images, (list, tuple)) else None
+        shape = tuple(images.shape) if hasattr(images, "shape") else shape
         if shape is None or tuple(shape[1:]) != self.image_shape:
             raise ValueError(
                 f"{self.name} takes images of shape (B,) + {self.image_shape}; "

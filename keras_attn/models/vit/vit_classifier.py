@@ -1,6 +1,7 @@
 import keras
 from keras import ops
 
+from keras_attn.checks import check_positive_int
 from keras_attn.models.task import Task
 from keras_attn.saving import register
 
@@ -90,6 +91,7 @@ class ViTClassifier(Task):
         class_names=None,
         **kwargs,
     ):
+        check_positive_int(num_classes, "num_classes")
         if pooling not in POOLINGS:
             raise ValueError(
                 f"`pooling` must be one of {POOLINGS}; received {pooling!r}."
@@ -127,6 +129,10 @@ class ViTClassifier(Task):
         self.pooling = pooling
         self.dropout = dropout
         self.class_names = None if class_names is None else list(class_names)
+
+    def __call__(self, inputs, *args, **kwargs):
+        self.backbone._check_images(inputs)  # before Keras's input check
+        return super().__call__(inputs, *args, **kwargs)
 
     def attention_rollout(self, images, residual_weight=0.5):
         """Where the prediction looks: attention rollout over the patches.
