@@ -156,13 +156,19 @@ class ViTBackbone(Backbone):
         """`(rows, columns)` of patches."""
         return self.embeddings.grid
 
+    # Checked in `__call__`, before Keras's functional input check (whose
+    # message drops the channel axis and never names the patch size), and in
+    # `call`, which JAX's `stateless_call` (fit, predict) reaches directly.
     def __call__(self, inputs, *args, **kwargs):
-        # Before Keras's functional input check, whose message drops the
-        # channel axis and never names the patch size.
-        self._check_images(inputs)
+        self.check_images(inputs)
         return super().__call__(inputs, *args, **kwargs)
 
-    def _check_images(self, images):
+    def call(self, inputs, training=None, mask=None):
+        self.check_images(inputs)
+        return super().call(inputs, training=training, mask=mask)
+
+    def check_images(self, images):
+        """Raise a ValueError unless `images` is `(B,) + image_shape`."""
         shape = np.shape(images) if isinstance(images, (list, tuple)) else None
         shape = tuple(images.shape) if hasattr(images, "shape") else shape
         if shape is None or tuple(shape[1:]) != self.image_shape:
@@ -182,7 +188,7 @@ class ViTBackbone(Backbone):
             A list of `num_layers` tensors `(B, N, T, T)`.
         """
         images = ops.convert_to_tensor(images, self.compute_dtype)
-        self._check_images(images)
+        self.check_images(images)
         x = self.embeddings(images)
         scores = []
         for layer in self.transformer_layers:

@@ -130,9 +130,14 @@ class ViTClassifier(Task):
         self.dropout = dropout
         self.class_names = None if class_names is None else list(class_names)
 
+    # Before Keras's input checks, as in `ViTBackbone`.
     def __call__(self, inputs, *args, **kwargs):
-        self.backbone._check_images(inputs)  # before Keras's input check
+        self.backbone.check_images(inputs)
         return super().__call__(inputs, *args, **kwargs)
+
+    def call(self, inputs, training=None, mask=None):
+        self.backbone.check_images(inputs)
+        return super().call(inputs, training=training, mask=mask)
 
     def attention_rollout(self, images, residual_weight=0.5):
         """Where the prediction looks: attention rollout over the patches.
