@@ -169,9 +169,11 @@ def test_bad_images_get_a_clear_error_at_every_entry_point(shape):
     # shape=(None, 12, 8, 2), found shape=(2, 16, 8)", the channels dropped;
     # or "as_list() is not defined on an unknown TensorShape" from predict).
     model = _classifier()
+    model.compile()
     images = np.zeros(shape, "float32")
     entry_points = {
         "predict": lambda: model.predict(images, verbose=0),
+        "fit": lambda: model.fit(images, np.zeros(len(images)), verbose=0),
         "classifier": lambda: model(images),
         "backbone": lambda: model.backbone(images),
         "rollout": lambda: model.attention_rollout(images),
