@@ -1,17 +1,38 @@
 """Argument checks shared across the package: one message for one mistake."""
 
 import math
+import numbers
+
+
+def _is_int(value):
+    """A Python int, not a bool. NumPy integers are refused, as Keras's own
+    layers refuse them for sizes (`Dense(np.int64(2))`)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _hint(value):
+    """What to do about a NumPy integer."""
+    numpy = isinstance(value, numbers.Integral) and not isinstance(value, bool)
+    return " (a NumPy integer: pass int(...))" if numpy and not _is_int(value) else ""
 
 
 def check_positive_int(value, name, allow_none=False):
-    """`value` if it is an int >= 1 (or None when allowed), else a
+    """`value` if it is a Python int >= 1 (or None when allowed), else a
     ValueError that names the argument and what it received."""
     if value is None and allow_none:
         return value
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+    if not _is_int(value) or value < 1:
         expected = "a positive integer" + (" or None" if allow_none else "")
-        raise ValueError(f"`{name}` must be {expected}; received {value!r}.")
+        raise ValueError(
+            f"`{name}` must be {expected}; received {value!r}{_hint(value)}."
+        )
     return value
+
+
+def check_sizes(**sizes):
+    """`check_positive_int` on each `name=value`."""
+    for name, value in sizes.items():
+        check_positive_int(value, name)
 
 
 def describe(value):
@@ -26,15 +47,18 @@ def describe(value):
             dtype = keras.backend.standardize_dtype(dtype)
         except ValueError:
             pass
-        return f"a {dtype} tensor of shape {tuple(shape)}"
+        kind = "array" if type(value).__module__ == "numpy" else "tensor"
+        return f"a {kind} of dtype {dtype} and shape {tuple(shape)}"
     return f"a {type(value).__name__}"
 
 
 def check_count(value, name):
-    """`value` if it is an int >= 0, else a ValueError naming the argument."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+    """`value` if it is a Python int >= 0, else a ValueError naming the
+    argument."""
+    if not _is_int(value) or value < 0:
         raise ValueError(
-            f"`{name}` must be a non-negative integer; received {value!r}."
+            f"`{name}` must be a non-negative integer; received {value!r}"
+            f"{_hint(value)}."
         )
     return value
 
@@ -42,9 +66,7 @@ def check_count(value, name):
 def check_block_sizes(num_heads, hidden_dim, **sizes):
     """Check a Transformer's sizes: each a positive int, and `hidden_dim`
     divisible by `num_heads` (each head gets `hidden_dim // num_heads`)."""
-    sizes = dict(num_heads=num_heads, hidden_dim=hidden_dim, **sizes)
-    for name, value in sizes.items():
-        check_positive_int(value, name)
+    check_sizes(num_heads=num_heads, hidden_dim=hidden_dim, **sizes)
     if hidden_dim % num_heads:
         raise ValueError(
             "`hidden_dim` must be divisible by `num_heads`; received "

@@ -128,6 +128,16 @@ def test_the_valid_sizes_construct(name):
     make(**sizes)
 
 
+@pytest.mark.parametrize("name", MAKERS)
+def test_a_numpy_integer_is_refused_with_a_hint(name):
+    # As Keras's own layers refuse them (`Dense(np.int64(2))`), but saying
+    # what to do (`num_classes=labels.max() + 1` is a NumPy integer).
+    make, sizes = MAKERS[name]
+    argument = next(iter(sizes))
+    with pytest.raises(ValueError, match=rf"`{argument}`.*pass int\(...\)"):
+        make(**{**sizes, argument: np.int64(sizes[argument])})
+
+
 @pytest.mark.parametrize("name, argument, bad", CASES)
 def test_a_bad_size_is_refused_when_made(name, argument, bad):
     make, sizes = MAKERS[name]

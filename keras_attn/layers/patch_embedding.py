@@ -7,14 +7,15 @@ from keras_attn.saving import register
 
 
 def _pair(value, name):
-    pair = (value, value) if isinstance(value, int) else value
-    pair = tuple(pair) if isinstance(pair, (tuple, list)) else ()
-    positive = [isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in pair]
-    if len(pair) != 2 or not all(positive):
+    if not isinstance(value, (tuple, list)):
+        check_positive_int(value, name)
+        return (value, value)
+    positive = [isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value]
+    if len(value) != 2 or not all(positive):
         raise ValueError(
             f"`{name}` must be a positive int or a pair of them; received {value!r}."
         )
-    return pair
+    return tuple(value)
 
 
 def interpolate_position_embeddings(embeddings, grid, new_grid, num_prefix_tokens=1):

@@ -14,13 +14,15 @@ class BaseModel(keras.Model):
     (`self.num_layers = num_layers`); `get_config` reads them back through
     `keras_attn.saving.constructor_config`.
 
-    `predict`: Keras 3.15's JAX trainer detaches the variables' values from
-    the model before it traces the predict function and reattaches them
+    `predict` and `evaluate`: Keras 3.15's JAX trainer detaches the
+    variables' values from the model before it traces and reattaches them
     after the loop; an exception in between (a bad input shape, say) leaves
     every variable empty, and the next call fails with `'NoneType' object is
-    not callable`. This `predict` keeps references to the values (no copy)
-    and puts them back when `predict` raises, on every backend. Plain Keras
-    models keep the Keras behaviour (see docs/concepts.md).
+    not callable`. These keep references to the values (no copy) and put
+    them back when the call raises, on every backend. `fit` is not guarded:
+    restoring there would also undo the steps a failed `fit` had taken on
+    TensorFlow. Plain Keras models keep the Keras behaviour (see
+    docs/concepts.md).
 
     `predict` also checks concrete token ids (NumPy arrays, lists, eager
     tensors) of the inputs `token_id_inputs` names: integers inside the
@@ -41,9 +43,19 @@ class BaseModel(keras.Model):
                 ids = _concrete(x.get(name))
                 if ids is not None:
                     check_token_ids(ids, size, name)
+        return self._keeping_variables(super().predict, x, *args, **kwargs)
+
+    def evaluate(self, *args, **kwargs):
+        """`keras.Model.evaluate`, leaving the model usable after an error
+        (as `predict` does)."""
+        return self._keeping_variables(super().evaluate, *args, **kwargs)
+
+    def _keeping_variables(self, method, *args, **kwargs):
+        """`method(...)`; if it raises, the variables get back the values
+        they had (no copy: references), then the error propagates."""
         values = [variable.value for variable in self.variables]
         try:
-            return super().predict(x, *args, **kwargs)
+            return method(*args, **kwargs)
         except Exception:
             for variable, value in zip(self.variables, values):
                 variable.assign(value)

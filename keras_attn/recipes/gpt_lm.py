@@ -79,24 +79,17 @@ def build_model(args, tokenizer):
 def sample(model, tokenizer, args):
     """Each prompt continued by each sampler, up to the first end of text
     (as `keras-attn generate` and the exported model stop)."""
-    prompts = [list(np.asarray(tokenizer.tokenize(p))) for p in PROMPTS]
     end_of_text = int(tokenizer.token_to_id(tokenizers.END_OF_TEXT))
-    out = {}
-    for name, make in SAMPLERS.items():
-        ids = model.generate(
-            prompts,
+    return {
+        name: model.generate(  # text in, text out (the model's tokenizer)
+            list(PROMPTS),
             args.max_new_tokens,
             sampler=make(),
             stop_token_ids=[end_of_text],
             seed=args.seed,
         )
-        out[name] = [
-            shared.as_text(
-                tokenizer.detokenize([int(i) for i in row if i not in (0, end_of_text)])
-            )
-            for row in ids
-        ]
-    return out
+        for name, make in SAMPLERS.items()
+    }
 
 
 def plot_heads(model, tokenizer, text, path):

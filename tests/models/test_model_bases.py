@@ -197,6 +197,18 @@ def test_plain_keras_model_breaks_after_a_failed_predict_on_jax():
         model.predict(np.ones((2, 3), "float32"), verbose=0)
 
 
+def test_our_models_stay_usable_after_a_failed_evaluate():
+    lm = _gpt()
+    lm.compile(loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    good = {"token_ids": np.array([[5, 6, 7]]), "padding_mask": np.ones((1, 3))}
+    labels = np.array([[6, 7, 8]])
+    expected = lm.evaluate(good, labels, verbose=0)
+    bad = {"token_ids": np.ones((1, 3, 2), "int32"), "padding_mask": np.ones((1, 3))}
+    with pytest.raises(Exception):  # noqa: B017 - whatever the backend raises
+        lm.evaluate(bad, labels, verbose=0)
+    assert lm.evaluate(good, labels, verbose=0) == pytest.approx(expected, rel=1e-6)
+
+
 def test_our_models_stay_usable_after_a_failed_predict():
     lm = _gpt()
     good = {"token_ids": np.array([[5, 6, 7]]), "padding_mask": np.ones((1, 3))}

@@ -4,6 +4,7 @@ from keras import ops
 from keras_attn.checks import check_id_batch
 from keras_attn.checks import check_number
 from keras_attn.checks import check_positive_int
+from keras_attn.checks import check_sizes
 from keras_attn.layers.bahdanau_attention import BahdanauAttention
 from keras_attn.layers.luong_attention import LuongAttention
 from keras_attn.models.seq2seq.seq2seq_beam_loop import Seq2SeqBeamLoop
@@ -86,13 +87,12 @@ class RNNSeq2Seq(Task):
             raise ValueError(
                 f"`attention` must be one of {ATTENTIONS}; received {attention!r}."
             )
-        for name, size in (
-            ("vocabulary_size", vocabulary_size),
-            ("embedding_dim", embedding_dim),
-            ("hidden_dim", hidden_dim),
-            ("num_layers", num_layers),
-        ):
-            check_positive_int(size, name)
+        check_sizes(
+            vocabulary_size=vocabulary_size,
+            embedding_dim=embedding_dim,
+            hidden_dim=hidden_dim,
+            num_layers=num_layers,
+        )
         # === Layers ===
         decoder_dim = hidden_dim * (2 if bidirectional else 1)
         rnn = CELLS[cell]
