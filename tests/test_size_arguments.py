@@ -24,14 +24,17 @@ BAD = {False: (0, -1, "2", 2.5, True), True: (-1, "2", 2.5, True)}
 BLOCK = dict(num_layers=1, num_heads=2, hidden_dim=8, intermediate_dim=16)
 
 
-def gpt_backbone(**kwargs):
+def text_backbone(cls, **kwargs):
     args = dict(vocabulary_size=20, max_sequence_length=8, **BLOCK)
-    return models.GPTBackbone(**{**args, **kwargs})
+    return cls(**{**args, **kwargs})
+
+
+def gpt_backbone(**kwargs):
+    return text_backbone(models.GPTBackbone, **kwargs)
 
 
 def bert_backbone(**kwargs):
-    args = dict(vocabulary_size=20, max_sequence_length=8, **BLOCK)
-    return models.BertBackbone(**{**args, **kwargs})
+    return text_backbone(models.BertBackbone, **kwargs)
 
 
 def vit_backbone(**kwargs):

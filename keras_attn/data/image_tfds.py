@@ -29,10 +29,10 @@ the TFDS catalog; on these machines the catalog cannot download.
 import tensorflow_datasets as tfds
 
 from keras_attn.data import images
-from keras_attn.data.text_tfds import _CacheBuilder
+from keras_attn.data.text_tfds import CacheBuilder
 
 
-class FashionMnist(_CacheBuilder):
+class FashionMnist(CacheBuilder):
     """Fashion-MNIST: 28x28 grey images of clothing in ten classes.
 
     Features `image` (Image, `(28, 28, 1)` uint8) and `label` (ClassLabel,

@@ -32,7 +32,7 @@ import tensorflow_datasets as tfds
 from keras_attn.data import corpora
 
 
-class _CacheBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
+class CacheBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     """A builder that reads the corpus cache at `cache_dir`."""
 
     def __init__(self, *, cache_dir=None, **kwargs):
@@ -40,7 +40,7 @@ class _CacheBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
         super().__init__(**kwargs)
 
 
-class _LabelledBuilder(_CacheBuilder, skip_registration=True):
+class _LabelledBuilder(CacheBuilder, skip_registration=True):
     """A builder of `text` examples, each with a `label`."""
 
     def _labelled_info(self, label_names):
@@ -69,7 +69,7 @@ class VersePairsConfig(tfds.core.BuilderConfig):
         self.num_test, self.num_validation, self.seed = num_test, num_validation, seed
 
 
-class VersePairs(_CacheBuilder):
+class VersePairs(CacheBuilder):
     """Spanish (Reina-Valera 1909) and English (King James) Bible verses.
 
     Features `es` and `en` (Text). Splits `train`, `validation`, `test` from
@@ -150,7 +150,7 @@ class Newsgroups(_LabelledBuilder):
         }
 
 
-class Prose(_CacheBuilder):
+class Prose(CacheBuilder):
     """Long English documents, one example per document, split `train` only.
 
     Configs: `shakespeare` (42 works) and `web` (80 books of the World English
