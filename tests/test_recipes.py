@@ -184,6 +184,10 @@ def test_vit_tiny(tmp_path):
     for name in models:
         assert 0.0 <= result[name]["test_accuracy"] <= 1.0
     assert result["vit"]["settings"]["patch_size"] == 7
+    # training.TimeBudget drives the learning rate: warm-up, then cosine
+    # decay to ~0 at the last step (3e-3 at its peak).
+    rates = result["vit"]["history"]["learning_rate"]
+    assert rates[0] > rates[-1] and rates[-1] < 3e-4, rates
     for name in ("vit.keras", "attention_rollout.png", "learning_curves.png"):
         assert (tmp_path / name).exists(), name
     if keras.backend.backend() != "tensorflow":

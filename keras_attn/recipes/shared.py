@@ -28,38 +28,22 @@ def corpus_dir(args):
     return corpora.resolve_cache_dir(args.data_dir)
 
 
-class TimeBudget(keras.callbacks.Callback):
-    """Stops training once `seconds` of training have passed (0: never)."""
-
-    def __init__(self, seconds):
-        super().__init__()
-        self.seconds = seconds
-        self.elapsed = 0.0
-
-    def on_train_begin(self, logs=None):
-        self.start = time.perf_counter()
-
-    def on_train_batch_end(self, batch, logs=None):
-        self.elapsed = time.perf_counter() - self.start
-        if self.seconds and self.elapsed > self.seconds:
-            self.model.stop_training = True
-
-
-def training_callbacks(args, name, seconds=0):
-    """TensorBoard logs, a weights checkpoint per epoch and a time budget.
+def training_callbacks(args, name, budget):
+    """TensorBoard logs, a weights checkpoint per epoch and `budget` (a
+    `training.TimeBudget`).
 
     In a multi-worker job only the chief writes logs and checkpoints.
     """
-    budget = TimeBudget(seconds)
     if not training.is_chief(distribute(args)):
         return [budget]
     logs = os.path.join(args.output_dir, "logs", name)
     checkpoint = os.path.join(args.output_dir, "checkpoints", f"{name}.weights.h5")
     os.makedirs(os.path.dirname(checkpoint), exist_ok=True)
+    # The budget first: the learning rate it logs reaches the other two.
     return [
+        budget,
         keras.callbacks.TensorBoard(logs),
         keras.callbacks.ModelCheckpoint(checkpoint, save_weights_only=True),
-        budget,
     ]
 
 
@@ -104,13 +88,19 @@ def warmup_optimizer(args, decay_steps=100_000, alpha=0.0):
     return keras.optimizers.AdamW(schedule, weight_decay=0.01, clipnorm=1.0)
 
 
-def fit(model, args, train_data, validation_data, name, extra_callbacks=()):
+def fit(
+    model, args, train_data, validation_data, name, extra_callbacks=(), budget=None
+):
     """`training.fit` within `args.minutes`, with logs, checkpoints and a
     backup that a restarted run resumes from (`output_dir/backup/NAME`).
+    `budget` is a `training.TimeBudget` that also drives the learning rate
+    (default: one that only stops training after `args.minutes`).
 
     Returns the Keras history dict and the training seconds.
     """
-    callbacks = training_callbacks(args, name, args.minutes * 60)
+    if budget is None:
+        budget = training.TimeBudget(args.minutes * 60)
+    callbacks = training_callbacks(args, name, budget)
     start = time.perf_counter()
     history = training.fit(
         model,

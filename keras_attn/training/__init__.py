@@ -21,12 +21,14 @@ from keras_attn.training.strategies import global_batch_size
 from keras_attn.training.strategies import is_chief
 from keras_attn.training.strategies import num_replicas
 from keras_attn.training.strategies import num_workers
+from keras_attn.training.time_budget import TimeBudget
 
 __all__ = [
     "BackupAndRestore",
     "PRECISIONS",
     "SHARD_POLICIES",
     "STRATEGIES",
+    "TimeBudget",
     "add_flags",
     "fit",
     "fastest_config",
