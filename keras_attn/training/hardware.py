@@ -163,15 +163,10 @@ def fastest_config(
 def _precision(workload, backend, flags, devices):
     """The fastest policy for the machine, and why."""
     if workload == "rnn" and not devices:
-        if backend == "tensorflow":
-            why = "TensorFlow's graph loop beats XLA's, and bfloat16 does not pay"
-        else:
-            why = f"{backend}'s only path is XLA"
-        return "float32", "a recurrent model on a CPU: " + why
+        return "float32", "a recurrent model on a CPU: bfloat16 does not pay"
     if workload == "narrow" and not devices:
         return "float32", (
-            "a narrow model on a CPU: its GEMMs are too small for bfloat16 to "
-            "pay, and XLA fuses the small ops"
+            "a narrow model on a CPU: its GEMMs are too small for bfloat16 to pay"
         )
     if devices:
         name, capability = devices[0]
@@ -185,8 +180,7 @@ def _precision(workload, backend, flags, devices):
         return "float32", "no bfloat16 hardware was found"
     if backend == "tensorflow":
         return "mixed_bfloat16", (
-            f"the CPU has {bf16[0]}: TensorFlow's oneDNN bfloat16 kernels, "
-            "fastest without XLA"
+            f"the CPU has {bf16[0]}: TensorFlow's oneDNN bfloat16 kernels"
         )
     return "float32", (
         f"the CPU has {bf16[0]}, but {backend}'s only path is XLA, where "
@@ -201,13 +195,17 @@ def _uses_xla(precision, workload, backend, devices, dropout):
     numbers are slow there)."""
     if devices or backend != "tensorflow":
         return True, ""
-    if precision == "mixed_bfloat16" or workload == "rnn":
-        return False, ""
+    if precision == "mixed_bfloat16":
+        return False, "XLA's CPU bfloat16 GEMMs are slower than oneDNN's"
+    if workload == "rnn":
+        return False, "TensorFlow's graph loop beats XLA's"
     if dropout:
         return False, (
             "the model trains with dropout: XLA draws TensorFlow's random "
             "numbers ~75x slower than its graph on a CPU"
         )
+    if workload == "narrow":
+        return True, "XLA fuses its many small ops"
     return True, ""
 
 

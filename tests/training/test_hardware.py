@@ -210,6 +210,37 @@ def test_set_precision_auto_picks_and_says_nothing_of_xla(capsys):
     training.set_precision("float32")
 
 
+MACHINES = [
+    ({"avx512f", "avx512_bf16"}, []),
+    ({"amx_bf16", "amx_tile"}, []),
+    ({"avx2", "fma"}, []),
+    (set(), [("NVIDIA H100", 9.0)]),
+    (set(), [("Tesla V100", 7.0)]),
+    (set(), [("old GPU", 6.1)]),
+]
+
+
+@pytest.mark.parametrize("flags, devices", MACHINES)
+@pytest.mark.parametrize("backend", ["tensorflow", "jax"])
+def test_the_precision_line_names_no_xla_setting_on_any_machine(
+    backend, flags, devices
+):
+    # set_precision sets no XLA, so its line (xla=False) must not claim one,
+    # whatever the machine: the XLA half of a pick's reasons is xla_reason.
+    for workload in hardware.WORKLOADS:
+        for dropout in (0.0, 0.1):
+            config = hardware.fastest_config(
+                workload=workload,
+                dropout=dropout,
+                backend=backend,
+                flags=flags,
+                devices=devices,
+            )
+            line = hardware.describe(config, xla=False)
+            assert "with XLA" not in line and "without XLA" not in line, line
+            assert "XLA" not in config.reason or "only path is XLA" in config.reason
+
+
 def test_capability_of_cuda_and_other_gpus():
     class Device:
         def __init__(self, capability):
