@@ -18,6 +18,7 @@ narrow is not the best one for the width-256 encoder.
 
     KERAS_BACKEND=tensorflow python benchmarks/vit.py
     KERAS_BACKEND=tensorflow python benchmarks/vit.py --quick
+    KERAS_BACKEND=tensorflow python benchmarks/vit.py --heads 2 --modes f32-xla
 """
 
 import argparse
@@ -105,8 +106,10 @@ def main(argv=None):
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--modes", default=",".join(MODES))
     parser.add_argument("--quick", action="store_true", help="a smoke run")
+    for size, default in SIZES.items():
+        parser.add_argument(f"--{size}", type=int, default=default)
     args = parser.parse_args(argv)
-    sizes = dict(SIZES)
+    sizes = {size: getattr(args, size) for size in SIZES}
     if args.quick:
         args.rounds, args.steps, args.warmup, args.batch = 2, 2, 1, 8
         sizes.update(layers=1, width=16, intermediate=32, heads=2)

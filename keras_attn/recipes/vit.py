@@ -105,12 +105,14 @@ def optimizer(args):
 
 def budget(args, steps):
     """Linear warm-up over `--warmup-fraction` of the run, then cosine decay
-    to 0 at its end: after `steps` or `--minutes`, whichever comes first."""
+    to 0 at its end: after `steps` or `--minutes`, whichever comes first
+    (the steps alone with several workers, whose clocks differ)."""
     return training.TimeBudget(
         args.minutes * 60,
         learning_rate=args.learning_rate,
         total_steps=steps,
         warmup_fraction=args.warmup_fraction,
+        time_progress=training.num_workers(shared.distribute(args)) == 1,
     )
 
 

@@ -30,17 +30,26 @@ class TimeBudget(keras.callbacks.Callback):
       the end of its first batch, so that compilation does not count;
       validation and callbacks do).
 
-    Progress never goes back. Without `seconds` the learning rate equals
+    Progress never goes back. Without `seconds` (or with `time_progress=False`)
+    the learning rate is, within 0.1% of `learning_rate`,
     `keras.optimizers.schedules.CosineDecay(0.0, total_steps - warmup,
     alpha=alpha, warmup_target=learning_rate, warmup_steps=warmup)` with
-    `warmup = warmup_fraction * total_steps`. The last learning rate of each
-    epoch is logged as `learning_rate`.
+    `warmup = warmup_fraction * total_steps`; with `steps_per_execution` it
+    is set once per execution. The last learning rate of each epoch is logged
+    as `learning_rate`.
 
     The model's optimizer must have a float learning rate (not a schedule);
     it is set before a batch whenever it moves by more than 0.1% of
     `learning_rate`, which on the JAX backend is also when the training
-    state is synced to the variables. A `fit` resumed from a backup goes on
-    from the optimizer's restored iterations, with a fresh time budget.
+    state is synced to the variables. The step is the optimizer's
+    `iterations`, read before the first batch (after `BackupAndRestore` has
+    restored it, so a resumed `fit` goes on where the backup was, with a
+    fresh time budget) and again after every epoch.
+
+    In a multi-worker run pass `time_progress=False`: each worker has its
+    own clock, and learning rates that differ between workers would let
+    their weights drift apart (the time still stops training; the workers
+    stop together).
 
     Args:
         seconds: the budget of one `fit`, in seconds; 0 for none.
@@ -50,6 +59,8 @@ class TimeBudget(keras.callbacks.Callback):
             `learning_rate`): e.g. epochs × batches per epoch.
         warmup_fraction: the share of the run spent warming up, in [0, 1).
         alpha: the final learning rate as a fraction of `learning_rate`.
+        time_progress: whether the time left counts in the progress (else
+            the steps alone do).
         clock: a function returning seconds (`time.perf_counter`).
 
     Example:
@@ -74,6 +85,7 @@ class TimeBudget(keras.callbacks.Callback):
         total_steps=None,
         warmup_fraction=0.0,
         alpha=0.0,
+        time_progress=True,
         clock=time.perf_counter,
     ):
         super().__init__()
@@ -94,6 +106,7 @@ class TimeBudget(keras.callbacks.Callback):
             warmup_fraction, "warmup_fraction", low=0, high=1, high_open=True
         )
         self.alpha = check_number(alpha, "alpha", low=0, high=1)
+        self.time_progress = bool(time_progress)
         self.clock = clock
         self.elapsed = 0.0
         self.progress = 0.0
@@ -112,12 +125,12 @@ class TimeBudget(keras.callbacks.Callback):
         self._first = None  # (time, step) at the end of this fit's first batch
         if self.learning_rate is None:
             return
-        optimizer = self.model.optimizer
-        self.step = int(keras.ops.convert_to_numpy(optimizer.iterations))
+        # Read at the first batch, after BackupAndRestore's on_train_begin.
+        self.step = None
         self.progress = 0.0
         self._set = None
         try:
-            self._apply(self.rate_at(self._progress(self.start)))
+            self.model.optimizer.learning_rate = self.rate_at(0.0)
         except TypeError as error:
             raise ValueError(
                 "TimeBudget(learning_rate=...) sets the optimizer's learning "
@@ -125,9 +138,13 @@ class TimeBudget(keras.callbacks.Callback):
                 f"is a float, not a schedule ({error})"
             ) from None
 
+    def _iterations(self):
+        return int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
+
     def _progress(self, now):
         fraction = self.step / self.total_steps
-        if self.seconds and self._first is not None and self.step > self._first[1]:
+        timed = self.seconds and self.time_progress and self._first is not None
+        if timed and self.step > self._first[1]:
             rate = (self.step - self._first[1]) / max(now - self._first[0], 1e-9)
             left = max(self.seconds - (now - self.start), 0.0)
             fraction = max(fraction, self.step / (self.step + rate * left))
@@ -142,13 +159,16 @@ class TimeBudget(keras.callbacks.Callback):
     def on_train_batch_begin(self, batch, logs=None):
         self._batch = batch
         if self.learning_rate is not None:
+            if self.step is None:
+                self.step = self._iterations()
             self._apply(self.rate_at(self._progress(self.clock())))
 
     def on_train_batch_end(self, batch, logs=None):
         now = self.clock()
         self.elapsed = now - self.start
         if self.learning_rate is not None:
-            # `batch` - `_batch` + 1 steps ran (steps_per_execution).
+            # `batch` - `_batch` + 1 steps, unless the epoch ended inside
+            # this execution (steps_per_execution): on_epoch_end recounts.
             self.step += batch - self._batch + 1
             if self._first is None:
                 self._first = (now, self.step)
@@ -156,5 +176,8 @@ class TimeBudget(keras.callbacks.Callback):
             self.model.stop_training = True
 
     def on_epoch_end(self, epoch, logs=None):
-        if self.learning_rate is not None and logs is not None:
+        if self.learning_rate is None or self.step is None:
+            return
+        self.step = self._iterations()
+        if logs is not None:
             logs["learning_rate"] = float(self._set)

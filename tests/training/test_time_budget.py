@@ -11,7 +11,9 @@ the rates the optimizer applied are read off the weight, on every backend
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
+from keras_attn import training
 from keras_attn.training import TimeBudget
 
 
@@ -67,6 +69,25 @@ def data(steps):
     return ones, ones
 
 
+def kernel(model):
+    return float(keras.ops.convert_to_numpy(model.layers[0].kernel)[0, 0])
+
+
+class Crash(keras.callbacks.Callback):
+    """Raises after batch `batch` of epoch `epoch`, as a dying process."""
+
+    def __init__(self, epoch, batch):
+        super().__init__()
+        self.at, self.epoch = (epoch, batch), 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if (self.epoch, batch) == self.at:
+            raise RuntimeError("crash")
+
+
 @pytest.mark.parametrize("alpha", [0.0, 0.1])
 def test_steps_only_is_keras_cosine_decay(alpha):
     total, warmup = 20, 4
@@ -90,6 +111,17 @@ def test_steps_only_is_keras_cosine_decay(alpha):
     np.testing.assert_allclose(rates, expected, atol=1e-4 + 1e-6)
     assert history.history["learning_rate"][-1] == pytest.approx(expected[-1], abs=1e-4)
     assert budget.step == total
+    # Alone (WeightTrace reads the model after every batch, which on JAX
+    # syncs the training state): the rates reach the optimizer all the same.
+    model = one_weight_model()
+    budget = TimeBudget(
+        learning_rate=0.1,
+        total_steps=total,
+        warmup_fraction=warmup / total,
+        alpha=alpha,
+    )
+    model.fit(*data(10), batch_size=1, epochs=2, verbose=0, callbacks=[budget])
+    assert kernel(model) == pytest.approx(-expected.sum(), abs=total * 1e-4)
 
 
 def test_time_budget_anneals_to_its_end_and_stops():
@@ -113,6 +145,20 @@ def test_time_budget_anneals_to_its_end_and_stops():
     assert budget.progress == 1.0
 
 
+def test_time_progress_off_follows_the_steps_and_still_stops():
+    # As in a multi-worker run: the steps alone set the rate.
+    clock = Tick(first=10.0, step=1.0)
+    budget = TimeBudget(
+        30, learning_rate=0.1, total_steps=40, time_progress=False, clock=clock
+    )
+    trace = WeightTrace()
+    model = one_weight_model()
+    model.fit(*data(1000), batch_size=1, verbose=0, callbacks=[clock, budget, trace])
+    reference = keras.optimizers.schedules.CosineDecay(0.1, 40)
+    expected = [float(reference(s)) for s in range(22)]
+    np.testing.assert_allclose(applied_rates(trace.weights), expected, atol=1e-4 + 1e-6)
+
+
 def test_without_learning_rate_it_only_stops():
     clock = Tick(first=1.0, step=1.0)
     budget = TimeBudget(5, clock=clock)
@@ -134,12 +180,39 @@ def test_a_second_fit_goes_on_from_the_optimizer_iterations():
     np.testing.assert_allclose(applied_rates(trace.weights), expected, atol=1e-4 + 1e-6)
 
 
-def test_steps_per_execution_counts_every_step():
-    budget = TimeBudget(learning_rate=0.1, total_steps=12)
+def test_a_fit_resumed_from_a_backup_goes_on_with_the_schedule(tmp_path):
+    total, backup = 12, str(tmp_path / "backup")
+    batches = tf.data.Dataset.from_tensor_slices(data(6)).batch(1)
+
+    def fit(model, callbacks):
+        budget = TimeBudget(learning_rate=0.1, total_steps=total)
+        training.fit(
+            model,
+            batches,
+            epochs=2,
+            backup_dir=backup,
+            callbacks=[budget, *callbacks],
+            verbose=0,
+        )
+
+    with pytest.raises(RuntimeError, match="crash"):
+        fit(one_weight_model(), [Crash(epoch=1, batch=2)])
+    model = one_weight_model()  # a new process: a new model and callback
+    fit(model, [])
+    # The backup after epoch 0 holds steps 0-5; epoch 1 runs again as steps
+    # 6-11, not from the warm-up.
+    reference = keras.optimizers.schedules.CosineDecay(0.1, total)
+    expected = sum(float(reference(step)) for step in range(total))
+    assert kernel(model) == pytest.approx(-expected, abs=total * 1e-4)
+
+
+@pytest.mark.parametrize("steps, epochs", [(12, 1), (10, 2)])
+def test_steps_per_execution_counts_every_step(steps, epochs):
+    # 10 batches in executions of 4 end with one of 2 (Keras reports 4).
+    budget = TimeBudget(learning_rate=0.1, total_steps=steps * epochs)
     model = one_weight_model(steps_per_execution=4)
-    model.fit(*data(12), batch_size=1, verbose=0, callbacks=[budget])
-    assert budget.step == 12
-    assert budget.progress == pytest.approx(8 / 12)  # set before the last 4
+    model.fit(*data(steps), batch_size=1, epochs=epochs, verbose=0, callbacks=[budget])
+    assert budget.step == steps * epochs
 
 
 def test_a_scheduled_optimizer_is_refused():
