@@ -26,21 +26,6 @@ pytestmark = pytest.mark.tf_only
 STEPS = 8  # Batches per epoch: 256 dates / 32.
 
 
-class Crash(keras.callbacks.Callback):
-    """Raises after batch `batch` of epoch `epoch`, as a dying process."""
-
-    def __init__(self, epoch, batch):
-        super().__init__()
-        self.at, self.epoch = (epoch, batch), 0
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.epoch = epoch
-
-    def on_train_batch_end(self, batch, logs=None):
-        if (self.epoch, batch) == self.at:
-            raise RuntimeError("crash")
-
-
 def newest_backup(folder):
     return sorted(n for n in os.listdir(folder) if n.startswith("backup-"))[-1]
 
@@ -68,7 +53,7 @@ def test_epoch_backups_resume_at_the_last_finished_epoch(tmp_path):
     unbroken, expected, _ = run(str(tmp_path / "unbroken"), "epoch")
     backup = str(tmp_path / "backup")
     with pytest.raises(RuntimeError, match="crash"):
-        run(backup, "epoch", [Crash(epoch=2, batch=3)])
+        run(backup, "epoch", [worker.Crash(epoch=2, batch=3)])
     assert newest_backup(backup).startswith("backup-")
 
     model, history, steps = run(backup, "epoch")
@@ -83,7 +68,7 @@ def test_epoch_backups_resume_at_the_last_finished_epoch(tmp_path):
 def test_batch_backups_restart_the_epoch_and_repeat_batches(tmp_path):
     backup = str(tmp_path / "backup")
     with pytest.raises(RuntimeError, match="crash"):
-        run(backup, 3, [Crash(epoch=1, batch=6)])
+        run(backup, 3, [worker.Crash(epoch=1, batch=6)])
     saved = worker.build_model(tiny=True)
     saved.optimizer.build(saved.trainable_variables)
     saved.load_weights(os.path.join(backup, newest_backup(backup), "model.weights.h5"))

@@ -15,6 +15,7 @@ import tensorflow as tf
 
 from keras_attn import training
 from keras_attn.training import TimeBudget
+from tests.training.worker import Crash
 
 
 def one_weight_model(steps_per_execution=1):
@@ -71,21 +72,6 @@ def data(steps):
 
 def kernel(model):
     return float(keras.ops.convert_to_numpy(model.layers[0].kernel)[0, 0])
-
-
-class Crash(keras.callbacks.Callback):
-    """Raises after batch `batch` of epoch `epoch`, as a dying process."""
-
-    def __init__(self, epoch, batch):
-        super().__init__()
-        self.at, self.epoch = (epoch, batch), 0
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.epoch = epoch
-
-    def on_train_batch_end(self, batch, logs=None):
-        if (self.epoch, batch) == self.at:
-            raise RuntimeError("crash")
 
 
 @pytest.mark.parametrize("alpha", [0.0, 0.1])

@@ -80,6 +80,21 @@ def build_model(seed=0, tiny=False):
     return model
 
 
+class Crash(keras.callbacks.Callback):
+    """Raises after batch `batch` of epoch `epoch`, as a dying process."""
+
+    def __init__(self, epoch, batch):
+        super().__init__()
+        self.at, self.epoch = (epoch, batch), 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if (self.epoch, batch) == self.at:
+            raise RuntimeError("crash")
+
+
 class StepLog(keras.callbacks.Callback):
     """Records the (epoch, batch) of every step; can stop training after
     `stop_after` steps (as a time budget does), or wait to be killed after
