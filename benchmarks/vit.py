@@ -1,8 +1,9 @@
 """Train-step throughput of the Fashion-MNIST ViT against keras-hub's ViT.
 
-Both candidates are the recipe's ViT (`keras-attn train vit`): 28x28x1
-images, 4x4 patches (49 tokens and a class token), 6 pre-LN blocks, width
-64, 4 heads, feed-forward 128, a dense head on the mean of the final tokens:
+Both candidates are the recipe's ViT (`keras-attn train vit`) without its
+convolutional stem, which keras-hub's ViT does not have: 28x28x1 images,
+4x4 patches (49 tokens and a class token), 6 pre-LN blocks, width 64, 4
+heads, feed-forward 128, a dense head on the mean of the final tokens:
 
     ours:  keras_attn.models.ViTClassifier(ViTBackbone(...), pooling="mean")
     peer:  keras_hub.models.ViTBackbone(...) -> mean -> Dense
@@ -19,6 +20,11 @@ narrow is not the best one for the width-256 encoder.
     KERAS_BACKEND=tensorflow python benchmarks/vit.py
     KERAS_BACKEND=tensorflow python benchmarks/vit.py --quick
     KERAS_BACKEND=tensorflow python benchmarks/vit.py --heads 2 --modes f32-xla
+    KERAS_BACKEND=tensorflow python benchmarks/vit.py --stem 32,64 --modes f32-xla
+
+`--stem 32,64` gives ours the recipe's convolutional stem
+(`ViTBackbone(stem_filters=...)`); keras-hub's ViT has none, so the ratio
+is then the stem's cost.
 """
 
 import argparse
@@ -40,13 +46,33 @@ from benchmarks.layers import time_steps  # noqa: E402
 SIZES = dict(patch=4, layers=6, heads=4, width=64, intermediate=128)
 
 
-def train_flops_per_image(image_size, patch, layers, width, intermediate):
-    """Forward GEMM FLOPs x 3 (patch projection, attention, feed-forward)."""
+def train_flops_per_image(image_size, patch, layers, width, intermediate, stem=()):
+    """Forward GEMM FLOPs x 3 (stem convolutions, patch projection,
+    attention, feed-forward)."""
     tokens = (image_size // patch) ** 2 + 1
     per_token = 2 * 4 * width * width + 2 * 2 * tokens * width  # qkvo, QKᵀ, AV
     per_token += 2 * 2 * width * intermediate
-    forward = layers * tokens * per_token + (tokens - 1) * 2 * patch * patch * width
+    forward, channels, size = layers * tokens * per_token, 1, image_size
+    for filters in stem:  # 3x3, stride 2
+        size = -(-size // 2)
+        forward += size * size * 2 * 9 * channels * filters
+        channels = filters
+    kernel = patch // 2 ** len(stem)
+    forward += (tokens - 1) * 2 * kernel * kernel * channels * width
     return 3 * forward
+
+
+def stem_filters(text):
+    """`"32,64"` -> `(32, 64)`; `""` -> `()`."""
+    try:
+        filters = tuple(int(f) for f in text.split(",") if f)
+    except ValueError:
+        filters = (0,)
+    if any(f < 1 for f in filters):
+        raise argparse.ArgumentTypeError(
+            f"expected positive ints separated by commas; received {text!r}"
+        )
+    return filters
 
 
 def ours(sizes):
@@ -60,6 +86,7 @@ def ours(sizes):
         num_heads=sizes["heads"],
         hidden_dim=sizes["width"],
         intermediate_dim=sizes["intermediate"],
+        stem_filters=sizes["stem"],
     )
     return ViTClassifier(backbone, 10, pooling="mean")
 
@@ -108,8 +135,15 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="a smoke run")
     for size, default in SIZES.items():
         parser.add_argument(f"--{size}", type=int, default=default)
+    parser.add_argument(
+        "--stem",
+        type=stem_filters,
+        default=(),
+        help="ours only: stem filters, e.g. 32,64",
+    )
     args = parser.parse_args(argv)
     sizes = {size: getattr(args, size) for size in SIZES}
+    sizes["stem"] = args.stem
     if args.quick:
         args.rounds, args.steps, args.warmup, args.batch = 2, 2, 1, 8
         sizes.update(layers=1, width=16, intermediate=32, heads=2)
@@ -126,7 +160,12 @@ def main(argv=None):
     x = rng.random((args.batch, 28, 28, 1), dtype=np.float32)
     y = rng.integers(0, 10, args.batch)
     flops = train_flops_per_image(
-        28, sizes["patch"], sizes["layers"], sizes["width"], sizes["intermediate"]
+        28,
+        sizes["patch"],
+        sizes["layers"],
+        sizes["width"],
+        sizes["intermediate"],
+        sizes["stem"],
     )
     rates = {}
     for mode in modes:

@@ -277,10 +277,15 @@ def config_flags(path):
             flags.append("--no-" + str(name).replace("_", "-"))
         elif value is False or value is None:
             continue
+        elif isinstance(value, list) and not any(
+            isinstance(v, (dict, list)) for v in value
+        ):
+            # A flag of several values (`models: [vit, cnn]`); empty: none.
+            flags += [flag] + [str(v) for v in value]
         elif isinstance(value, (dict, list)):
             raise ValueError(
-                f"{path}: `{name}` must be a number, string or boolean; "
-                f"received {value!r}."
+                f"{path}: `{name}` must be a number, string, boolean or list "
+                f"of them; received {value!r}."
             )
         else:
             flags += [flag, str(value)]

@@ -312,6 +312,14 @@ def _vit(p):
         help="augmentation: random shifts of up to this many pixels",
     )
     p.add_argument("--pooling", choices=("token", "mean"), default="mean")
+    p.add_argument(
+        "--stem-filters",
+        type=positive_int,
+        nargs="*",
+        default=[32, 64],
+        help="the ViT's convolutional stem: filters of its stride-2 3x3 "
+        "convolutions (give none for the plain ViT's patch projection)",
+    )
 
 
 # Task -> (recipe module under keras_attn.recipes, summary, what the

@@ -277,6 +277,21 @@ def test_config_false_turns_a_negatable_switch_off(tmp_path):
     assert config_flags(str(config)) == ["--no-jit", "--tiny", "--verbose", "0"]
 
 
+def test_config_lists_are_flags_of_several_values(tmp_path):
+    from keras_attn.recipes import vit
+    from keras_attn_cli import config_flags
+
+    config = tmp_path / "flags.yaml"
+    config.write_text("models: [vit, cnn]\nstem_filters: []\n")
+    flags = config_flags(str(config))
+    assert flags == ["--models", "vit", "cnn", "--stem-filters"]
+    args = vit.parse_args(flags)
+    assert args.models == ["vit", "cnn"] and args.stem_filters == []
+    config.write_text("models: [[vit]]\n")
+    with pytest.raises(ValueError, match="list of them; received"):
+        config_flags(str(config))
+
+
 def test_generate_streams_from_a_keras_file(tmp_path):
     from keras_attn import samplers
     from keras_attn.data import tokenizers

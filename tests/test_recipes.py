@@ -168,6 +168,13 @@ def test_semantic_search_tiny(tmp_path):
     assert result["export"]["max_abs_difference"] < tolerance, picked
 
 
+def test_vit_stem_flag():
+    assert vit.parse_args([]).stem_filters == [32, 64]
+    plain = vit.parse_args(["--stem-filters"])  # no value: the plain ViT
+    assert plain.stem_filters == []
+    assert vit.parse_args(["--stem-filters", "--tiny"]).patch_size == 7
+
+
 def test_vit_tiny(tmp_path):
     flags = ["--tiny", "--verbose", "0", "--output-dir", str(tmp_path)]
     models = vit.MODELS
@@ -183,7 +190,9 @@ def test_vit_tiny(tmp_path):
     result = vit.main(flags + ["--shift", "2", "--models", *models])
     for name in models:
         assert 0.0 <= result[name]["test_accuracy"] <= 1.0
-    assert result["vit"]["settings"]["patch_size"] == 7
+    # The recipe's ViT has a convolutional stem (one convolution in --tiny).
+    assert result["vit"]["settings"]["stem_filters"] == [4]
+    assert result["vit"]["settings"]["patch_size"] == 4
     # training.TimeBudget drives the learning rate: warm-up, then cosine
     # decay to ~0 at the last step (3e-3 at its peak).
     rates = result["vit"]["history"]["learning_rate"]

@@ -67,10 +67,15 @@ class PatchEmbedding(keras.layers.Layer):
 
     The image is cut into non-overlapping `patch_size` patches, each
     projected linearly to `hidden_dim` (a `Conv2D` whose stride is its
-    kernel), read row by row. With `use_class_token`, a learned `[CLS]`
+    kernel), read row by row. With `stem_filters`, a convolutional stem
+    comes first (Xiao et al. 2021): one 3x3 convolution of stride 2 for each
+    entry, each followed by batch normalization and a ReLU, so the patch
+    projection sees features with some locality built in and has kernel and
+    stride `patch_size / 2 ** len(stem_filters)`. The tokens are the same
+    patch grid either way. With `use_class_token`, a learned `[CLS]`
     token is put first. A learned position embedding is added to every
     token. The image size is fixed when the layer is built: for another
-    resolution, build a new layer and give it
+    resolution, build a new layer, copy the other weights and give it
     `interpolate_position_embeddings` of these (what
     `ViTBackbone.with_image_shape` does).
 
@@ -78,7 +83,11 @@ class PatchEmbedding(keras.layers.Layer):
         patch_size: int or `(rows, columns)` of a patch, in pixels.
         hidden_dim: width of each token.
         use_class_token: put a learned class token before the patches.
-        kernel_initializer: initializer of the patch projection.
+        stem_filters: filters of each stride-2 convolution of the stem;
+            empty (the default) for the plain ViT. The patch size must be a
+            multiple of `2 ** len(stem_filters)`.
+        kernel_initializer: initializer of the patch projection (and of the
+            stem's convolutions).
         embeddings_initializer: initializer of the class token and the
             position embeddings (each gets its own clone).
         **kwargs: base layer arguments.
@@ -100,10 +109,15 @@ class PatchEmbedding(keras.layers.Layer):
     (2, 50, 16)
     >>> embed.grid
     (7, 7)
+    >>> stem = PatchEmbedding(patch_size=4, hidden_dim=16, stem_filters=(8, 16))
+    >>> tuple(stem(np.random.rand(2, 28, 28, 1).astype("float32")).shape)
+    (2, 50, 16)
 
     References:
         Dosovitskiy et al., "An Image is Worth 16x16 Words: Transformers for
         Image Recognition at Scale", ICLR 2021.
+        Xiao et al., "Early Convolutions Help Transformers See Better",
+        NeurIPS 2021.
     """
 
     def __init__(
@@ -111,6 +125,7 @@ class PatchEmbedding(keras.layers.Layer):
         patch_size,
         hidden_dim,
         use_class_token=True,
+        stem_filters=(),
         kernel_initializer="glorot_uniform",
         embeddings_initializer=None,
         **kwargs,
@@ -119,6 +134,22 @@ class PatchEmbedding(keras.layers.Layer):
         self.patch_size = _pair(patch_size, "patch_size")
         self.hidden_dim = check_positive_int(hidden_dim, "hidden_dim")
         self.use_class_token = use_class_token
+        if not isinstance(stem_filters, (tuple, list)):
+            raise TypeError(
+                "`stem_filters` must be a tuple of positive ints (empty for "
+                f"no stem); received {stem_filters!r}."
+            )
+        self.stem_filters = tuple(
+            check_positive_int(f, f"stem_filters[{i}]")
+            for i, f in enumerate(stem_filters)
+        )
+        stride = 2 ** len(self.stem_filters)
+        if any(p % stride for p in self.patch_size):
+            raise ValueError(
+                f"A stem of {len(self.stem_filters)} stride-2 convolutions "
+                f"needs a patch size that is a multiple of {stride}; received "
+                f"patch_size={self.patch_size}."
+            )
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.embeddings_initializer = keras.initializers.get(
             embeddings_initializer or keras.initializers.RandomNormal(stddev=0.02)
@@ -158,16 +189,38 @@ class PatchEmbedding(keras.layers.Layer):
         self.image_size = tuple(images_shape[1:3])
         self.channels = images_shape[-1]
         self.grid = tuple(s // p for s, p in zip(self.image_size, self.patch_size))
+        self.stem_convs, self.stem_norms = [], []
+        shape = tuple(images_shape)
+        for i, filters in enumerate(self.stem_filters):
+            conv = keras.layers.Conv2D(
+                filters,
+                kernel_size=3,
+                strides=2,
+                padding="same",
+                use_bias=False,
+                kernel_initializer=clone_initializer(self.kernel_initializer),
+                dtype=self.dtype_policy,
+                name=f"stem_conv_{i}",
+            )
+            norm = keras.layers.BatchNormalization(
+                dtype=self.dtype_policy, name=f"stem_norm_{i}"
+            )
+            conv.build(shape)
+            shape = conv.compute_output_shape(shape)
+            norm.build(shape)
+            self.stem_convs.append(conv)
+            self.stem_norms.append(norm)
+        kernel = tuple(p // 2 ** len(self.stem_convs) for p in self.patch_size)
         self.projection = keras.layers.Conv2D(
             self.hidden_dim,
-            kernel_size=self.patch_size,
-            strides=self.patch_size,
+            kernel_size=kernel,
+            strides=kernel,
             padding="valid",
             kernel_initializer=clone_initializer(self.kernel_initializer),
             dtype=self.dtype_policy,
             name="projection",
         )
-        self.projection.build(images_shape)
+        self.projection.build(shape)
         if self.use_class_token:
             self.class_token = self.add_weight(
                 shape=(1, 1, self.hidden_dim),
@@ -181,8 +234,11 @@ class PatchEmbedding(keras.layers.Layer):
             name="position_embeddings",
         )
 
-    def call(self, images):
+    def call(self, images, training=None):
         self._check_images(images.shape)
+        # Each stem convolution halves the height and the width.
+        for conv, norm in zip(self.stem_convs, self.stem_norms):
+            images = ops.relu(norm(conv(images), training=training))
         patches = self.projection(images)  # (B, rows, columns, D)
         batch = ops.shape(patches)[0]
         x = ops.reshape(patches, (batch, -1, self.hidden_dim))  # (B, P, D)
@@ -204,6 +260,7 @@ class PatchEmbedding(keras.layers.Layer):
                 "patch_size": self.patch_size,
                 "hidden_dim": self.hidden_dim,
                 "use_class_token": self.use_class_token,
+                "stem_filters": self.stem_filters,
                 "kernel_initializer": keras.initializers.serialize(
                     self.kernel_initializer
                 ),

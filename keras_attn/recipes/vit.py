@@ -7,7 +7,10 @@ classical baseline; draw attention rollout; export a PNG/JPEG-bytes SavedModel.
     keras-attn train vit --tiny                  # a smoke run, seconds
 
 The ViT (`ViTBackbone` + `ViTClassifier`: 4x4 patches, so 49 tokens and a
-class token; the head reads the mean of the final tokens) and the CNN get
+class token, embedded through a convolutional stem of two stride-2 3x3
+convolutions, 32 and 64 filters, as Xiao et al. 2021 do; `--stem-filters`
+with no value gives the plain ViT's linear patch projection; the head reads
+the mean of the final tokens) and the CNN get
 the same budget (`--minutes`, `--epochs`), the same augmentation (Keras
 preprocessing layers, a fresh draw for every image: horizontal flips, and
 with `--shift N` shifts of up to N pixels), AdamW with a linear warm-up and
@@ -65,6 +68,7 @@ VIT_FLAGS = (
     "intermediate_dim",
     "dropout",
     "pooling",
+    "stem_filters",
 )
 RESULTS = "fashion_mnist_results.json"
 
@@ -125,6 +129,7 @@ def build_vit(args, image_shape, class_names):
         hidden_dim=args.hidden_dim,
         intermediate_dim=args.intermediate_dim,
         dropout=args.dropout,
+        stem_filters=tuple(args.stem_filters),
     )
     return ViTClassifier(
         backbone, len(class_names), pooling=args.pooling, class_names=class_names
@@ -269,14 +274,27 @@ def export(run_dir, path):
 
 
 def parse_args(argv=None, prog=None):
-    args = recipe_parser("vit", prog).parse_args(argv)
+    parser = recipe_parser("vit", prog)
+    args = parser.parse_args(argv)
+    stride = 2 ** len(args.stem_filters)
+    if args.patch_size % stride and not args.tiny:
+        parser.error(
+            f"--patch-size {args.patch_size} is not a multiple of {stride}, the "
+            f"stride of the {len(args.stem_filters)} stem convolutions "
+            f"(--stem-filters {' '.join(map(str, args.stem_filters))}); give a "
+            "patch size that is, or --stem-filters with no value for no stem"
+        )
     # What `auto` picks for (training.fastest_config): narrow models gain
     # nothing from bfloat16 on a CPU.
     args.workload = "narrow" if args.hidden_dim < 128 else "transformer"
     if args.tiny:
         args.minutes, args.epochs, args.validation_size = 0, 2, 20
         args.num_layers, args.hidden_dim, args.intermediate_dim = 1, 16, 32
-        args.batch_size, args.patch_size, args.num_heads = 32, 7, 2
+        args.batch_size, args.num_heads = 32, 2
+        if args.stem_filters:  # 4x4 patches through a one-convolution stem
+            args.patch_size, args.stem_filters = 4, [4]
+        else:
+            args.patch_size = 7
     return args
 
 

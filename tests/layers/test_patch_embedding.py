@@ -87,3 +87,84 @@ def test_built_for_one_image_size():
         layer(np.zeros((2, 8, 12, 1), "float32"))
     with pytest.raises(ValueError, match="must be a positive int"):
         PatchEmbedding(patch_size=0, hidden_dim=8)
+
+
+def test_layer_harness_with_a_convolutional_stem():
+    run_layer_test(
+        PatchEmbedding,
+        {"patch_size": 4, "hidden_dim": 8, "stem_filters": (4, 6)},
+        {"images": IMAGES},
+        expected_output_shapes=[(2, 1 + 2 * 3, 8)],
+        # two stem kernels, their BatchNorm gamma and beta, the projection
+        # (kernel + bias), class token, positions.
+        expected_num_trainable_weights=2 + 4 + 2 + 2,
+        expected_num_non_trainable_weights=4,  # the BatchNorm statistics
+        expected_num_params=9 * 3 * 4
+        + 9 * 4 * 6
+        + 2 * (4 + 6)
+        + 2 * (4 + 6)
+        + 6 * 8
+        + 8
+        + 8
+        + 7 * 8,
+    )
+
+
+def _conv3x3_stride2_same(x, kernel):
+    """NumPy `Conv2D(3, strides=2, padding="same")` without bias: TF pads
+    the odd remainder at the bottom and right."""
+    batch, height, width, _ = x.shape
+    rows, cols = -(-height // 2), -(-width // 2)
+    pad_h = max((rows - 1) * 2 + 3 - height, 0)
+    pad_w = max((cols - 1) * 2 + 3 - width, 0)
+    top, left = pad_h // 2, pad_w // 2
+    x = np.pad(x, ((0, 0), (top, pad_h - top), (left, pad_w - left), (0, 0)))
+    out = np.zeros((batch, rows, cols, kernel.shape[-1]), "float64")
+    for i in range(3):
+        for j in range(3):
+            out += x[:, i : i + 2 * rows : 2, j : j + 2 * cols : 2] @ kernel[i, j]
+    return out
+
+
+def test_stem_matches_numpy_convolutions_batchnorm_relu_then_patches():
+    rng = np.random.default_rng(2)
+    layer = PatchEmbedding(patch_size=4, hidden_dim=5, stem_filters=(4, 6))
+    layer.build(IMAGES.shape)
+    # Statistics and affine parameters that are not the identity, so the
+    # inference-mode normalization is checked.
+    for norm in layer.stem_norms:
+        for weight in norm.weights:
+            weight.assign(rng.uniform(0.5, 1.5, weight.shape).astype("float32"))
+    out = to_numpy(layer(IMAGES, training=False))
+    x = IMAGES.astype("float64")
+    for conv, norm in zip(layer.stem_convs, layer.stem_norms):
+        x = _conv3x3_stride2_same(x, to_numpy(conv.kernel))
+        gamma, beta, mean, var = (to_numpy(w) for w in norm.weights)
+        x = np.maximum((x - mean) / np.sqrt(var + norm.epsilon) * gamma + beta, 0)
+    assert x.shape == (2, 2, 3, 6)  # 8 x 12 halved twice: the patch grid
+    kernel = to_numpy(layer.projection.kernel).reshape(6, 5)  # a 1x1 projection
+    patches = x.reshape(2, 6, 6) @ kernel + to_numpy(layer.projection.bias)
+    class_token = to_numpy(layer.class_token).reshape(1, 1, 5)
+    expected = np.concatenate([np.repeat(class_token, 2, 0), patches], 1)
+    assert_close(out, expected + to_numpy(layer.position_embeddings), atol=1e-5)
+
+
+def test_stem_trains_its_batchnorm_statistics():
+    layer = PatchEmbedding(patch_size=4, hidden_dim=5, stem_filters=(3,))
+    layer(IMAGES, training=True)
+    norm = layer.stem_norms[0]
+    assert not np.allclose(to_numpy(norm.moving_mean), 0.0)
+
+
+@pytest.mark.parametrize(
+    "stem_filters, error, match",
+    [
+        ((8, 8, 8), ValueError, r"multiple of 8; received patch_size=\(4, 4\)"),
+        ((8, 0), ValueError, r"`stem_filters\[1\]` must be a positive integer"),
+        ((8, np.int64(8)), ValueError, r"stem_filters\[1\].*int\(\.\.\.\)"),
+        (8, TypeError, "a tuple of positive ints .*received 8"),
+    ],
+)
+def test_bad_stems_are_refused(stem_filters, error, match):
+    with pytest.raises(error, match=match):
+        PatchEmbedding(patch_size=4, hidden_dim=8, stem_filters=stem_filters)

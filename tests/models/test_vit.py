@@ -207,9 +207,10 @@ def test_classifier_argument_errors():
         ViTClassifier(backbone, 5, pooling="mean", class_names=["a"])
 
 
+@pytest.mark.parametrize("stem_filters", [(), (4,)])
 @pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
-def test_mixed_precision(policy):
-    model = _classifier(dtype=policy)
+def test_mixed_precision(policy, stem_filters):
+    model = _classifier(dtype=policy, stem_filters=stem_filters)
     logits = model(IMAGES)
     assert keras.backend.standardize_dtype(logits.dtype) == policy.split("_")[1]
     assert np.all(np.isfinite(to_numpy(keras.ops.cast(logits, "float32"))))
@@ -227,3 +228,30 @@ def test_xla_and_one_fit_step():
     assert np.isfinite(history.history["loss"][0])
     after = [to_numpy(w) for w in model.trainable_weights]
     assert all(not np.allclose(a, b) for a, b in zip(before, after))
+
+
+def test_a_convolutional_stem_saves_loads_resizes_and_fits_under_xla(tmp_path):
+    model = _classifier("mean", stem_filters=(3, 4))
+    assert model.backbone.grid == (3, 2)  # the same grid as without a stem
+    model.compile(
+        optimizer="adam",
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        jit_compile=True,
+    )
+    model.fit(IMAGES, np.array([0, 1, 2]), epochs=2, verbose=0)
+    norm = model.backbone.embeddings.stem_norms[0]
+    assert not np.allclose(to_numpy(norm.moving_variance), 1.0)  # fit trained it
+    expected = model.predict(IMAGES, verbose=0)
+    path = os.path.join(tmp_path, "vit.keras")
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    assert loaded.backbone.stem_filters == (3, 4)
+    assert_close(loaded.predict(IMAGES, verbose=0), expected)
+    same = model.backbone.with_image_shape(CONFIG["image_shape"])
+    assert_close(same(IMAGES), model.backbone(IMAGES), atol=1e-5)
+    bigger = model.backbone.with_image_shape((24, 16, 2))
+    assert bigger.grid == (6, 4)
+    norms = zip(model.backbone.embeddings.stem_norms, bigger.embeddings.stem_norms)
+    for old, new in norms:
+        assert_close(new.moving_variance, old.moving_variance)
+    assert np.all(np.isfinite(to_numpy(bigger(np.ones((1, 24, 16, 2))))))

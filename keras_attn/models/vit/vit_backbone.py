@@ -36,6 +36,10 @@ class ViTBackbone(Backbone):
         dropout: dropout rate of embeddings, attention and sublayers.
         layer_norm_epsilon: epsilon of every LayerNorm.
         use_class_token: put a learned class token before the patches.
+        stem_filters: filters of the stride-2 3x3 convolutions of a
+            convolutional stem before the patch projection (Xiao et al.
+            2021; see `PatchEmbedding`); empty, the default, for the plain
+            ViT of Dosovitskiy et al.
         dtype: dtype policy of the layers (e.g. `"mixed_bfloat16"`); the
             global policy by default.
         **kwargs: `keras.Model` arguments (`name`, ...).
@@ -63,6 +67,8 @@ class ViTBackbone(Backbone):
     References:
         Dosovitskiy et al., "An Image is Worth 16x16 Words: Transformers for
         Image Recognition at Scale", ICLR 2021.
+        Xiao et al., "Early Convolutions Help Transformers See Better",
+        NeurIPS 2021 (`stem_filters`).
     """
 
     def __init__(
@@ -76,6 +82,7 @@ class ViTBackbone(Backbone):
         dropout=0.0,
         layer_norm_epsilon=1e-6,
         use_class_token=True,
+        stem_filters=(),
         dtype=None,
         **kwargs,
     ):
@@ -99,6 +106,7 @@ class ViTBackbone(Backbone):
             patch_size,
             hidden_dim,
             use_class_token=use_class_token,
+            stem_filters=stem_filters,
             dtype=dtype,
             name="patch_embedding",
         )
@@ -143,6 +151,7 @@ class ViTBackbone(Backbone):
         self.dropout = dropout
         self.layer_norm_epsilon = layer_norm_epsilon
         self.use_class_token = use_class_token
+        self.stem_filters = self.embeddings.stem_filters
 
     def token_id_inputs(self):
         return {}
@@ -189,7 +198,7 @@ class ViTBackbone(Backbone):
         """
         images = ops.convert_to_tensor(images, self.compute_dtype)
         self.check_images(images)
-        x = self.embeddings(images)
+        x = self.embeddings(images, training=False)
         scores = []
         for layer in self.transformer_layers:
             x, weights = layer(x, return_attention_scores=True, training=False)
