@@ -21,16 +21,23 @@ CLASSES = ["a", "b", "c", "d"]
 IMAGES = np.random.default_rng(0).integers(0, 256, (5, 28, 28, 1), dtype="uint8")
 
 
-@pytest.fixture(scope="module")
-def classifier():
+@pytest.fixture(scope="module", params=[(), (4,)], ids=["plain", "stem"])
+def classifier(request):
     backbone = ViTBackbone(
         image_shape=(28, 28, 1),
-        patch_size=7,
+        patch_size=4 if request.param else 7,
         num_layers=2,
         num_heads=2,
         hidden_dim=16,
         intermediate_dim=32,
+        stem_filters=request.param,
     )
+    # Moving statistics that are not the identity, so the SavedModel must
+    # normalize with them (inference mode) to match.
+    rng = np.random.default_rng(1)
+    for norm in backbone.embeddings.stem_norms:
+        for weight in norm.weights:
+            weight.assign(rng.uniform(0.5, 1.5, weight.shape).astype("float32"))
     return ViTClassifier(backbone, len(CLASSES), class_names=CLASSES)
 
 
