@@ -66,13 +66,13 @@ def stem_filters(text):
     """`"32,64"` -> `(32, 64)`; `""` -> `()`."""
     try:
         filters = tuple(int(f) for f in text.split(",") if f)
+        if all(f > 0 for f in filters):
+            return filters
     except ValueError:
-        filters = (0,)
-    if any(f < 1 for f in filters):
-        raise argparse.ArgumentTypeError(
-            f"expected positive ints separated by commas; received {text!r}"
-        )
-    return filters
+        pass
+    raise argparse.ArgumentTypeError(
+        f"expected positive ints separated by commas; received {text!r}"
+    )
 
 
 def ours(sizes):

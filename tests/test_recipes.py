@@ -168,11 +168,16 @@ def test_semantic_search_tiny(tmp_path):
     assert result["export"]["max_abs_difference"] < tolerance, picked
 
 
-def test_vit_stem_flag():
+def test_vit_stem_flag(capsys):
     assert vit.parse_args([]).stem_filters == [32, 64]
     plain = vit.parse_args(["--stem-filters"])  # no value: the plain ViT
     assert plain.stem_filters == []
     assert vit.parse_args(["--stem-filters", "--tiny"]).patch_size == 7
+    assert vit.parse_args(["--patch-size", "7", "--stem-filters"]).patch_size == 7
+    # The default stem's stride 4 does not divide 7: refused before any data.
+    with pytest.raises(SystemExit):
+        vit.parse_args(["--patch-size", "7"])
+    assert "needs a patch size that is a multiple of 4" in capsys.readouterr().err
 
 
 def test_vit_tiny(tmp_path):

@@ -42,6 +42,7 @@ from keras_attn import saving
 from keras_attn import training
 from keras_attn.data import images as image_data
 from keras_attn.data import pipelines
+from keras_attn.layers import PatchEmbedding
 from keras_attn.models import ViTBackbone
 from keras_attn.models import ViTClassifier
 from keras_attn.recipes import shared
@@ -276,14 +277,6 @@ def export(run_dir, path):
 def parse_args(argv=None, prog=None):
     parser = recipe_parser("vit", prog)
     args = parser.parse_args(argv)
-    stride = 2 ** len(args.stem_filters)
-    if args.patch_size % stride and not args.tiny:
-        parser.error(
-            f"--patch-size {args.patch_size} is not a multiple of {stride}, the "
-            f"stride of the {len(args.stem_filters)} stem convolutions "
-            f"(--stem-filters {' '.join(map(str, args.stem_filters))}); give a "
-            "patch size that is, or --stem-filters with no value for no stem"
-        )
     # What `auto` picks for (training.fastest_config): narrow models gain
     # nothing from bfloat16 on a CPU.
     args.workload = "narrow" if args.hidden_dim < 128 else "transformer"
@@ -295,6 +288,17 @@ def parse_args(argv=None, prog=None):
             args.patch_size, args.stem_filters = 4, [4]
         else:
             args.patch_size = 7
+    # The layer's own check, before any data loads: a patch size the stem's
+    # stride does not divide.
+    try:
+        PatchEmbedding(
+            args.patch_size, args.hidden_dim, stem_filters=tuple(args.stem_filters)
+        )
+    except ValueError as error:
+        parser.error(
+            f"--patch-size / --stem-filters: {error} (--stem-filters with no "
+            "value: no stem)"
+        )
     return args
 
 
