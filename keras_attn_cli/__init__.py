@@ -137,7 +137,7 @@ def build_parser():
         "GPT SavedModel written by `keras-attn export gpt`, or with a "
         "GPTCausalLM saved with its tokenizer as a .keras file (`keras-attn "
         "train gpt` writes RUN_DIR/gpt.keras); --stream prints the new text "
-        "as it is generated (.keras models).",
+        "as it is generated.",
     )
     generate.add_argument("saved_model", metavar="MODEL", help="SavedModel or .keras")
     generate.add_argument("prompts", nargs="+", metavar="PROMPT")
@@ -153,7 +153,7 @@ def build_parser():
     generate.add_argument(
         "--stream",
         action="store_true",
-        help="print each piece of text as it comes (a .keras model)",
+        help="print each piece of text as it comes",
     )
     generate.set_defaults(run=_generate, parser=generate, command="generate")
 
@@ -409,12 +409,7 @@ def _predict(args, rest):
 def _generate(args, rest):
     if args.saved_model.endswith(".keras"):
         return _generate_keras(args)
-    if args.stream:
-        raise ValueError(
-            "--stream needs a .keras model (e.g. RUN_DIR/gpt.keras): a "
-            "SavedModel's `generate` signature returns whole texts."
-        )
-    _, _, function = _load(args.saved_model, "generate")
+    loaded, _, function = _load(args.saved_model, "generate")
     scalars = {
         "max_new_tokens": args.max_new_tokens,
         "temperature": args.temperature,
@@ -422,6 +417,19 @@ def _generate(args, rest):
         "top_p": args.top_p,
         "seed": args.seed,
     }
+    if args.stream:
+        from keras_attn.export import stream_saved_model
+
+        # A prompt's text does not depend on the others in its batch (each
+        # row draws from its own seed), so one stream per prompt prints
+        # what the batched `generate` returns.
+        for prompt in args.prompts:
+            pieces = stream_saved_model(loaded, prompt, **scalars)
+            print(prompt, end="", flush=True)
+            for piece in pieces:
+                print(piece, end="", flush=True)
+            print()
+        return
     accepted = dict(_inputs(function))
     outputs = _call(
         function, args.prompts, {k: v for k, v in scalars.items() if k in accepted}

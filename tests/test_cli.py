@@ -210,6 +210,16 @@ def test_generate_continues_prompts_like_the_saved_model(gpt_path):
     assert result.stdout.splitlines() == texts
 
 
+def test_generate_streams_from_a_saved_model_what_generate_prints(gpt_path, capsys):
+    args = ["generate", gpt_path, "To be", "or not", "--max-new-tokens", "5"]
+    printed = []
+    for extra in ([], ["--stream"]):
+        assert cli.main(args + ["--top-k", "3", "--seed", "4"] + extra) == 0
+        printed.append(capsys.readouterr().out)
+    assert printed[0] == printed[1]
+    assert printed[0].startswith("To be") and len(printed[0].splitlines()) == 2
+
+
 def test_mistakes_exit_2_with_one_line_and_no_traceback(
     run_dir, gpt_path, tmp_path, capsys
 ):
@@ -234,9 +244,7 @@ def test_mistakes_exit_2_with_one_line_and_no_traceback(
             "generate", gpt_path, "a", flag, value
         )
     assert "empty prompt" in one_line_error("generate", gpt_path, "")
-    assert "--stream needs a .keras model" in one_line_error(
-        "generate", gpt_path, "x", "--stream"
-    )
+    assert "empty prompt" in one_line_error("generate", gpt_path, "", "--stream")
     assert "--batch-size: expected a positive integer; received '0'" in (
         one_line_error("train", "date", "--batch-size", "0")
     )

@@ -10,7 +10,9 @@ graph, ready for `tf.saved_model.load` or TensorFlow Serving:
   `labels`, `probabilities`; `embed` -> `embeddings`.
 - `export_bert_embedder`: `embed`, `text` -> `embeddings`.
 - `export_gpt_generator`: `generate`, `prompt`, `max_new_tokens`,
-  `temperature`, `top_k`, `top_p`, `seed` -> `text`, `completion`.
+  `temperature`, `top_k`, `top_p`, `seed` -> `text`, `completion`; and
+  `stream_start` / `stream_step`, the same loop one step per call, which
+  `stream_saved_model` drives to yield text as it is generated.
 - `export_image_classifier`: `classify`, `images` (encoded PNG/JPEG
   bytes) -> `labels`, `class_ids`, `probabilities`.
 
@@ -26,6 +28,7 @@ from keras_attn.export.bert import export_bert_classifier
 from keras_attn.export.bert import export_bert_embedder
 from keras_attn.export.date_converter import export_date_converter
 from keras_attn.export.gpt import export_gpt_generator
+from keras_attn.export.gpt import stream_saved_model
 from keras_attn.export.seq2seq import export_translator
 from keras_attn.export.vit import export_image_classifier
 
@@ -36,4 +39,5 @@ __all__ = [
     "export_gpt_generator",
     "export_image_classifier",
     "export_translator",
+    "stream_saved_model",
 ]

@@ -68,3 +68,31 @@ def tidy_word_pieces(text):
     text = re.sub(r" ([.,;:!?)])", r"\1", text)
     text = re.sub(r" ?' ?", "'", text)  # LORD ' s -> LORD's
     return re.sub(r"\( ", "(", text)
+
+
+def new_pieces(wholes, shown, produced):
+    """What each row's streamed text adds at one step.
+
+    Args:
+        wholes: each row's whole new text so far (bytes that are not valid
+            UTF-8 yet decoded as U+FFFD).
+        shown: the text already yielded for each row.
+        produced: whether each row made a token at this step; a row that
+            did not (still in its prompt, or stopped) flushes what it held.
+
+    Returns:
+        `(pieces, shown)`: the new text of each row, and what has been
+        yielded after it. A row that made a token holds back a trailing
+        U+FFFD (a character whose UTF-8 bytes are not all generated yet).
+
+    Example:
+
+    >>> new_pieces(["h\\ufffd", ""], ["", ""], [True, False])
+    (['h', ''], ['h', ''])
+    """
+    pieces, now = [], []
+    for whole, before, made in zip(wholes, shown, produced):
+        stable = whole.rstrip("\ufffd") if made else whole
+        pieces.append(stable[len(before) :])
+        now.append(stable)
+    return pieces, now

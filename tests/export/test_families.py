@@ -14,6 +14,7 @@ import os
 import subprocess
 import sys
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -24,6 +25,7 @@ from keras_attn.export import export_bert_classifier
 from keras_attn.export import export_bert_embedder
 from keras_attn.export import export_gpt_generator
 from keras_attn.export import export_translator
+from keras_attn.export import stream_saved_model
 from keras_attn.models import BertBackbone
 from keras_attn.models import BertClassifier
 from keras_attn.models import GPTBackbone
@@ -277,6 +279,7 @@ def setup(tmp_path_factory):
         "stop_ids": stop_ids,
         "result": json.loads(result_path.read_text()),
         "cli": cli_out,
+        "paths": paths,
     }
 
 
@@ -430,6 +433,90 @@ def test_generate_rejects_bad_inputs_with_a_clear_message(setup, call):
     assert BAD_GENERATE[call][2] in setup["result"]["errors"][call]
 
 
+@pytest.mark.parametrize(
+    "call, settings",
+    [
+        ("greedy", dict(max_new_tokens=GREEDY_NEW, temperature=0.0, seed=0)),
+        ("sampled", SAMPLED),
+        ("scalar", SCALAR),
+    ],
+)
+def test_stream_pieces_join_to_the_served_completion(setup, call, settings):
+    """The streamed pieces of each prompt, joined, are the `generate`
+    signature's completion for the same settings and seed (the loader's
+    fresh process called `generate`)."""
+    pieces = list(stream_saved_model(setup["paths"]["gpt"], PROMPTS, **settings))
+    assert len(pieces) > 1 and all(len(p) == len(PROMPTS) for p in pieces)
+    joined = [as_bytes("".join(p[row] for p in pieces)) for row in range(3)]
+    assert joined == served_generation(setup, call)[1]
+    one = list(stream_saved_model(setup["paths"]["gpt"], PROMPTS[1], **SCALAR))
+    assert all(isinstance(p, str) for p in one)
+    assert as_bytes("".join(one)) == served_generation(setup, "scalar")[1][1]
+
+
+def test_stream_steps_one_token_at_a_time_like_the_model(setup):
+    """`stream_start` prefills; each `stream_step` adds one position, the
+    token the in-memory `stream` makes at that step."""
+    loaded = tf.saved_model.load(setup["paths"]["gpt"])
+    start, step = (loaded.signatures[n] for n in ("stream_start", "stream_step"))
+    settings = dict(max_new_tokens=4, temperature=0.0, top_k=0, top_p=1.0, seed=0)
+    dtypes = dict(zip(settings, ["int32", "float32", "int32", "float32", "int64"]))
+    state = start(
+        prompt=tf.constant(PROMPTS),
+        **{k: tf.constant(v, dtypes[k]) for k, v in settings.items()},
+    )
+    prompt_rows = word_ids(setup["byte_pair"], PROMPTS)
+    assert state["index"].numpy().tolist() == [min(map(len, prompt_rows))] * 3
+    expected = list(
+        setup["lm"].stream(
+            prompt_rows, 4, stop_token_ids=setup["stop_ids"], jit_compile=False
+        )
+    )
+    _, names = step.structured_input_signature
+    for i, tokens in enumerate(expected):
+        index = state["index"].numpy()
+        state = step(**{name: state[name] for name in names})
+        assert (state["index"].numpy() == index + 1).all()
+        np.testing.assert_array_equal(state["new_tokens"].numpy(), tokens, str(i))
+    assert state["done"].numpy().all()
+
+
+def test_stream_of_a_bfloat16_model_matches_its_generate(tmp_path):
+    """Under mixed_bfloat16 the caches that go out and back are bfloat16."""
+    keras.config.set_dtype_policy("mixed_bfloat16")  # conftest resets it
+    tokenizer = tokenizers.byte_tokenizer()
+    lm = GPTCausalLM(
+        GPTBackbone(
+            tokenizer.vocabulary_size(),
+            num_layers=1,
+            num_heads=2,
+            hidden_dim=16,
+            intermediate_dim=32,
+            max_sequence_length=32,
+        )
+    )
+    loaded = tf.saved_model.load(export_gpt_generator(lm, tokenizer, str(tmp_path)))
+    _, specs = loaded.signatures["stream_step"].structured_input_signature
+    assert specs["key_0"].dtype == tf.bfloat16
+    prompts, settings = ["ab", "c"], dict(SCALAR, max_new_tokens=6)
+    dtypes = ["int32", "float32", "int32", "float32", "int64"]
+    served = loaded.signatures["generate"](
+        prompt=tf.constant(prompts),
+        **{k: tf.constant(v, d) for (k, v), d in zip(settings.items(), dtypes)},
+    )["completion"].numpy()
+    pieces = list(stream_saved_model(loaded, prompts, **settings))
+    assert [as_bytes("".join(p[i] for p in pieces)) for i in range(2)] == list(served)
+
+
+def test_stream_refuses_what_it_cannot_stream(setup):
+    with pytest.raises(tf.errors.InvalidArgumentError, match="empty prompt"):
+        next(stream_saved_model(setup["paths"]["gpt"], ["the cat", ""], 4))
+    with pytest.raises(ValueError, match="no `stream_start`/`stream_step`"):
+        next(stream_saved_model(setup["paths"]["transformer"], "the cat", 4))
+    with pytest.raises(TypeError, match="a str or a non-empty list of str"):
+        next(stream_saved_model(setup["paths"]["gpt"], [[5, 6]], 4))
+
+
 def test_loader_imported_neither_keras_attn_nor_keras_hub(setup):
     # TensorFlow 2.21 itself imports Keras (for `tf.keras`), hence no check
     # on "keras".
@@ -448,7 +535,7 @@ SIGNATURES = {
     "rnn": {"translate": ["source"]},
     "classifier": {"classify": ["text", "text_pair"], "embed": ["text", "text_pair"]},
     "embedder": {"embed": ["text"]},
-    "gpt": {"generate": ["prompt"]},
+    "gpt": {"generate": ["prompt"], "stream_start": ["prompt"]},
 }
 
 

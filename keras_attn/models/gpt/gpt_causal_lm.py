@@ -340,18 +340,15 @@ class GPTCausalLM(Task):
         new = [[] for _ in texts]  # each row's new ids
         shown = [""] * len(texts)  # the text already yielded
         for step in steps:
-            pieces = []
             for row, token in enumerate(step.tolist()):
                 if token and token not in stop:
                     new[row].append(token)
-                whole = text.detokenize(tokenizer, new[row])
-                # Hold back a character whose bytes are not all there yet.
-                stable = whole.rstrip("\ufffd") if token else whole
-                pieces.append(stable[len(shown[row]) :])
-                shown[row] = stable
+            wholes = [text.detokenize(tokenizer, row) for row in new]
+            pieces, shown = text.new_pieces(wholes, shown, step != 0)
             yield pieces[0] if isinstance(prompts, str) else pieces
         # What was held back (an undecodable end) comes last.
-        rest = [text.detokenize(tokenizer, r)[len(s) :] for r, s in zip(new, shown)]
+        wholes = [text.detokenize(tokenizer, row) for row in new]
+        rest, _ = text.new_pieces(wholes, shown, [False] * len(new))
         if any(rest):
             yield rest[0] if isinstance(prompts, str) else rest
 
