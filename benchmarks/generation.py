@@ -20,7 +20,10 @@ width 256, 8 heads, intermediate 1024, vocabulary 5,000, float32):
                (`export_gpt_generator`, greedy: temperature 0) against the
                in-memory `GPTCausalLM.generate` of the same model on the
                same prompts (a byte tokenizer, 16-character prompts, 240 new
-               tokens).
+               tokens); and streaming, one compiled step per token:
+               `GPTCausalLM.stream` and `stream_saved_model` (the
+               SavedModel's `stream_start`/`stream_step`), all against the
+               in-memory `generate`.
 
 `--precision mixed_bfloat16` builds every model (ours and keras-hub's) in
 mixed_bfloat16 instead of float32.
@@ -278,6 +281,7 @@ def bench_export(args):
 
     from keras_attn.data import tokenizers
     from keras_attn.export import export_gpt_generator
+    from keras_attn.export import stream_saved_model
 
     tokenizer = tokenizers.byte_tokenizer()
     model = _ours(args, vocabulary=tokenizer.vocabulary_size())
@@ -286,7 +290,8 @@ def bench_export(args):
     texts = ["".join(rng.choice(letters, args.prompt)) for _ in range(args.batch)]
     prompts = [np.asarray(tokenizer(t)).tolist() for t in texts]
     path = export_gpt_generator(model, tokenizer, tempfile.mkdtemp() + "/gpt/1")
-    generate = tf.saved_model.load(path).signatures["generate"]
+    loaded = tf.saved_model.load(path)
+    generate = loaded.signatures["generate"]
     settings = dict(
         max_new_tokens=tf.constant(args.new_tokens),
         temperature=tf.constant(0.0),
@@ -302,6 +307,13 @@ def bench_export(args):
         "SavedModel generate": lambda: (
             new / _timed(lambda: generate(prompt=tf.constant(texts), **settings))
         ),
+        "in-memory stream": lambda: (
+            new / _timed(lambda: list(model.stream(prompts, args.new_tokens)))
+        ),
+        "SavedModel stream": lambda: (
+            new
+            / _timed(lambda: list(stream_saved_model(loaded, texts, args.new_tokens)))
+        ),
     }
     print(f"export: batch {args.batch}, prompt {args.prompt}, {args.new_tokens} new")
     for label, run in candidates.items():
@@ -309,8 +321,9 @@ def bench_export(args):
     rates = _median_rates(candidates, args.rounds)
     for label, rate in rates.items():
         print(f"  {label:<40} {rate:10,.0f} new tokens/s")
-    ours, exported = rates.values()
-    print(f"  ratio SavedModel / in-memory: {exported / ours:.2f}x")
+    ours = rates["in-memory generate"]
+    for label in list(rates)[1:]:
+        print(f"  ratio {label} / in-memory generate: {rates[label] / ours:.2f}x")
     print()
 
 

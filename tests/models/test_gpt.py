@@ -324,6 +324,31 @@ def test_stream_equals_generate_with_seed_and_stop_tokens(sampler):
     assert len(steps) <= 4 - 1 + 6
 
 
+@pytest.mark.skipif(
+    keras.backend.backend() != "tensorflow", reason="XLA programs of a tf.function"
+)
+def test_stream_step_is_one_xla_program_for_every_index():
+    # XLA bakes an input's value into the program where an op needs it as a
+    # constant (`tf.slice`'s begin): the step then compiled anew at every
+    # index, ~0.5 s a token, in memory and in the exported `stream_step`.
+    import tensorflow as tf
+
+    lm = small_lm()
+    sampler = samplers.get("greedy")
+    inputs, _ = lm._generate_inputs(PROMPTS, 5, sampler, None, 0, None)
+    loop = lm.make_generate_function(sampler, step=True)
+    step = tf.function(loop.call, jit_compile=True)
+    state = loop.predict_on_batch(inputs)  # the prefill
+    programs = []
+    for _ in range(3):
+        given = tf.nest.map_structure(tf.convert_to_tensor, {**inputs, "state": state})
+        programs.append(step.experimental_get_compiler_ir(given)(stage="hlo"))
+        state = loop.predict_on_batch(given)
+    assert int(state["index"][0]) == 4  # three steps past the shortest prompt
+    # The prefill's state has no `new_tokens` yet: compare the later steps.
+    assert programs[1] == programs[2]
+
+
 def as_bytes(ids):
     """byte_tokenizer's ids decoded by hand: id b + 2 is byte b."""
     return bytes(int(i) - 2 for i in ids).decode("utf-8", errors="replace")

@@ -451,7 +451,7 @@ class GPTGenerateLoop(DecodingLoop):
             index, ids, cache, now_done = self.step(inputs, *state)
             # What this step added: nothing for rows inside their prompt or
             # already stopped.
-            token = ops.slice(ids, [0, index - 1], [ops.shape(ids)[0], 1])[:, 0]
+            token = ops.take(ids, index - 1, axis=1)
             lengths = ops.cast(inputs["lengths"], "int32")
             new = ops.logical_and(index - 1 >= lengths, ops.logical_not(done))
             return {
@@ -514,15 +514,17 @@ class GPTGenerateLoop(DecodingLoop):
         # serves every setting (the exported `generate` signature uses this).
         settings = inputs.get("sampler_settings", {})
         batch = ops.shape(ids)[0]
-        previous = ops.slice(ids, [0, index - 1], [batch, 1])  # (B, 1)
+        # `take`, not `slice`: XLA on TensorFlow needs a slice's start as a
+        # constant, and would compile the step anew for every index value.
+        previous = ops.take(ids, index - 1, axis=1)[:, None]  # (B, 1)
         hidden, cache = backbone.call_with_cache(previous, cache, index - 1)
         logits = lm.logits(hidden[:, 0])  # (B, V)
         # Id 0 pads: never generate it.
         logits = ops.slice_update(logits, [0, 0], ops.full((batch, 1), -1e9))
-        draw = ops.slice(uniform, [0, index], [batch, 1])[:, 0]  # (B,)
+        draw = ops.take(uniform, index, axis=1)  # (B,)
         sampled = self.sampler.next_token(logits, draw, **settings)  # (B,)
         # Rows still inside their prompt keep the prompt's token.
-        prompt_token = ops.slice(ids, [0, index], [batch, 1])[:, 0]  # (B,)
+        prompt_token = ops.take(ids, index, axis=1)  # (B,)
         in_prompt = index < lengths
         token = ops.where(in_prompt, prompt_token, ops.where(done, 0, sampled))
         is_stop = ops.take_along_axis(stop, token[:, None], axis=1)[:, 0]
