@@ -274,7 +274,8 @@ def bench_train(args):
 
 
 def bench_export(args):
-    """The exported `generate` signature against in-memory `generate`."""
+    """The exported `generate` signature, and both streams (in memory and
+    from the SavedModel), against in-memory `generate`."""
     import tempfile
 
     import tensorflow as tf
