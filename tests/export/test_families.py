@@ -33,6 +33,7 @@ from keras_attn.models import GPTCausalLM
 from keras_attn.models import RNNSeq2Seq
 from keras_attn.models import TransformerSeq2Seq
 from tests.samplers.test_tunable_sampler import reference_token
+from tests.test_case import byte_gpt
 from tests.test_case import to_numpy
 
 pytestmark = pytest.mark.tf_only
@@ -484,17 +485,8 @@ def test_stream_steps_one_token_at_a_time_like_the_model(setup):
 def test_stream_of_a_bfloat16_model_matches_its_generate(tmp_path):
     """Under mixed_bfloat16 the caches that go out and back are bfloat16."""
     keras.config.set_dtype_policy("mixed_bfloat16")  # conftest resets it
-    tokenizer = tokenizers.byte_tokenizer()
-    lm = GPTCausalLM(
-        GPTBackbone(
-            tokenizer.vocabulary_size(),
-            num_layers=1,
-            num_heads=2,
-            hidden_dim=16,
-            intermediate_dim=32,
-            max_sequence_length=32,
-        )
-    )
+    lm = byte_gpt()  # built under the policy
+    tokenizer = lm.tokenizer
     loaded = tf.saved_model.load(export_gpt_generator(lm, tokenizer, str(tmp_path)))
     _, specs = loaded.signatures["stream_step"].structured_input_signature
     assert specs["key_0"].dtype == tf.bfloat16
