@@ -324,6 +324,44 @@ def test_stream_equals_generate_with_seed_and_stop_tokens(sampler):
     assert len(steps) <= 4 - 1 + 6
 
 
+def test_stream_steps_bring_back_their_tokens_not_the_cache(monkeypatch):
+    # Each step once returned the whole state through `predict_on_batch`:
+    # the cache went to NumPy and back at every token, most of a step's time.
+    lm = small_lm()
+    returned = []  # bytes of NumPy each `predict_on_batch` gave back
+    predict_on_batch = keras.Model.predict_on_batch
+
+    def counting(model, x):
+        out = predict_on_batch(model, x)
+        returned.append(sum(np.asarray(a).nbytes for a in keras.tree.flatten(out)))
+        return out
+
+    monkeypatch.setattr(keras.Model, "predict_on_batch", counting)
+    steps = list(lm.stream(PROMPTS, 5))
+    prefill, *per_step = returned
+    length = buffer_length(4 + 5, SMALL["max_sequence_length"])
+    cache = lm.backbone.init_cache(len(PROMPTS), length)
+    cache = sum(to_numpy(c).nbytes for c in keras.tree.flatten(cache))
+    assert prefill > cache  # the prefill hands its state over once
+    assert len(per_step) == len(steps)
+    batch = len(PROMPTS)
+    assert max(per_step) <= 3 * batch * 4  # new tokens, index, done
+
+
+def test_interleaved_streams_keep_their_own_state():
+    lm = small_lm()
+    others = [[7, 7, 7, 7], [3], [11, 12]]  # the same shapes as PROMPTS
+    first, second = lm.stream(PROMPTS, 5), lm.stream(others, 5)
+    steps = [[], []]
+    for a, b in zip(first, second):
+        steps[0].append(a)
+        steps[1].append(b)
+    assert assemble(PROMPTS, steps[0]) == full_pass_greedy(lm, PROMPTS, 5)
+    assert assemble(others, steps[1]) == full_pass_greedy(lm, others, 5)
+    # A later stream of the same shapes reuses a finished one's variables.
+    assert assemble(others, lm.stream(others, 5)) == full_pass_greedy(lm, others, 5)
+
+
 @pytest.mark.skipif(
     keras.backend.backend() != "tensorflow", reason="XLA programs of a tf.function"
 )

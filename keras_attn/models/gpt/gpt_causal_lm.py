@@ -7,6 +7,7 @@ from keras_attn.checks import check_token_ids
 from keras_attn.metrics import MaskedAccuracy
 from keras_attn.models import text
 from keras_attn.models.decoding_loop import DecodingLoop
+from keras_attn.models.resident_step_loop import resident_state
 from keras_attn.models.task import Task
 from keras_attn.saving import register
 
@@ -288,7 +289,10 @@ class GPTCausalLM(Task):
         Takes `generate`'s arguments and makes the same tokens for the same
         seed (the same random numbers, the same step; tested), but runs one
         compiled decoding step per `next()`, so a caller can print each
-        token as soon as it exists.
+        token as soon as it exists. Between steps the loop's state, the
+        key/value cache included, stays in variables on the device (a
+        `ResidentStepLoop`, one per stream running at the time, reused by
+        later streams of the same shapes); only the new tokens come back.
 
         Yields:
             NumPy int32 `(B,)` per step: the token each row produced at this
@@ -328,9 +332,12 @@ class GPTCausalLM(Task):
             int(np.max(inputs["lengths"] + inputs["max_new_tokens"])),
             inputs["token_ids"].shape[1],
         )
-        while int(state["index"][0]) < end and not np.all(state["done"]):
-            state = loop.predict_on_batch({**inputs, "state": state})
-            yield np.asarray(state["new_tokens"])
+        # The steps keep the state (the cache) on the device; each brings
+        # back only its new tokens.
+        with resident_state(loop, state) as step:
+            while int(state["index"][0]) < end and not np.all(state["done"]):
+                state = step.predict_on_batch(inputs)
+                yield np.asarray(state["new_tokens"])
 
     def _stream_text(self, prompts, max_new_tokens, stop_token_ids, options):
         tokenizer, texts, steps = self._on_ids(
