@@ -20,10 +20,12 @@ width 256, 8 heads, intermediate 1024, vocabulary 5,000, float32):
                (`export_gpt_generator`, greedy: temperature 0) against the
                in-memory `GPTCausalLM.generate` of the same model on the
                same prompts (a byte tokenizer, 16-character prompts, 240 new
-               tokens); and streaming, one compiled step per token:
-               `GPTCausalLM.stream` and `stream_saved_model` (the
-               SavedModel's `stream_start`/`stream_step`), all against the
-               in-memory `generate`.
+               tokens); and `stream_saved_model` (the SavedModel's
+               `stream_start`/`stream_step`, one step per call), both
+               against the in-memory `generate`. TensorFlow only.
+    stream:    `GPTCausalLM.stream` (one compiled step per `next()`)
+               against `GPTCausalLM.generate`, same model and prompts as
+               `generate`'s part; any backend.
 
 `--precision mixed_bfloat16` builds every model (ours and keras-hub's) in
 mixed_bfloat16 instead of float32.
@@ -273,9 +275,40 @@ def bench_train(args):
     print()
 
 
+def _report(title, candidates, args):
+    """Warm every candidate up, time them in interleaved rounds, print each
+    one's rate and its ratio to the first."""
+    print(title)
+    for label, run in candidates.items():
+        print(f"  warm-up {label}: {_timed(run):.1f} s")
+    rates = _median_rates(candidates, args.rounds)
+    for label, rate in rates.items():
+        print(f"  {label:<40} {rate:10,.0f} new tokens/s")
+    first, *others = rates
+    for label in others:
+        print(f"  ratio {label} / {first}: {rates[label] / rates[first]:.2f}x")
+    print()
+
+
+def bench_stream(args):
+    """`GPTCausalLM.stream` against `generate` of the same model."""
+    model, prompts = _ours(args), _prompts(args, args.batch, args.prompt)
+    new = args.batch * args.new_tokens
+    candidates = {
+        "in-memory generate": lambda: (
+            new / _timed(lambda: model.generate(prompts, args.new_tokens))
+        ),
+        "in-memory stream": lambda: (
+            new / _timed(lambda: list(model.stream(prompts, args.new_tokens)))
+        ),
+    }
+    title = f"stream: batch {args.batch}, prompt {args.prompt}, {args.new_tokens} new"
+    _report(title, candidates, args)
+
+
 def bench_export(args):
-    """The exported `generate` signature, and both streams (in memory and
-    from the SavedModel), against in-memory `generate`."""
+    """The exported `generate` signature and the SavedModel's stream against
+    in-memory `generate`."""
     import tempfile
 
     import tensorflow as tf
@@ -308,24 +341,13 @@ def bench_export(args):
         "SavedModel generate": lambda: (
             new / _timed(lambda: generate(prompt=tf.constant(texts), **settings))
         ),
-        "in-memory stream": lambda: (
-            new / _timed(lambda: list(model.stream(prompts, args.new_tokens)))
-        ),
         "SavedModel stream": lambda: (
             new
             / _timed(lambda: list(stream_saved_model(loaded, texts, args.new_tokens)))
         ),
     }
-    print(f"export: batch {args.batch}, prompt {args.prompt}, {args.new_tokens} new")
-    for label, run in candidates.items():
-        print(f"  warm-up {label}: {_timed(run):.1f} s")
-    rates = _median_rates(candidates, args.rounds)
-    for label, rate in rates.items():
-        print(f"  {label:<40} {rate:10,.0f} new tokens/s")
-    ours = rates["in-memory generate"]
-    for label in list(rates)[1:]:
-        print(f"  ratio {label} / in-memory generate: {rates[label] / ours:.2f}x")
-    print()
+    title = f"export: batch {args.batch}, prompt {args.prompt}, {args.new_tokens} new"
+    _report(title, candidates, args)
 
 
 def main(argv=None):
@@ -338,9 +360,9 @@ def main(argv=None):
     )
     parser.add_argument(
         "--parts",
-        default="generate,context,train,export",
-        help="comma-separated subset of: generate, context, train, export "
-        "(export needs TensorFlow)",
+        default="generate,context,train,stream,export",
+        help="comma-separated subset of: generate, context, train, stream, "
+        "export (export needs TensorFlow)",
     )
     parser.add_argument(
         "--precision", default="float32", choices=("float32", "mixed_bfloat16")
@@ -403,6 +425,8 @@ def main(argv=None):
         bench_context(args, model or _ours(args))
     if "train" in parts:
         bench_train(args)
+    if "stream" in parts:
+        bench_stream(args)
     if "export" in parts and keras.backend.backend() == "tensorflow":
         bench_export(args)
     print(f"load avg after: {loadavg()}")
