@@ -1,6 +1,6 @@
 import contextlib
 
-import numpy as np
+import keras
 from keras import ops
 from keras import tree
 
@@ -33,6 +33,7 @@ class ResidentStepLoop(DecodingLoop):
 
     >>> from keras_attn import samplers
     >>> from keras_attn.models import GPTBackbone, GPTCausalLM
+    >>> from keras_attn.models.resident_step_loop import resident_state
     >>> lm = GPTCausalLM(GPTBackbone(
     ...     vocabulary_size=50, num_layers=1, num_heads=2, hidden_dim=8,
     ...     intermediate_dim=16, max_sequence_length=16))
@@ -58,7 +59,7 @@ class ResidentStepLoop(DecodingLoop):
         leaves = tree.flatten({key: state[key] for key in self._keys})
         self.state_variables = [
             self.add_weight(
-                shape=np.shape(leaf),
+                shape=tuple(leaf.shape),
                 dtype=_dtype(leaf),
                 initializer="zeros",
                 trainable=False,
@@ -69,7 +70,14 @@ class ResidentStepLoop(DecodingLoop):
         ]
 
     def assign_state(self, state):
-        """Load `state` (the same keys and shapes) into the variables."""
+        """Load `state` (the same keys, shapes and dtypes) into the variables."""
+        expected = [(tuple(v.shape), v.dtype) for v in self.state_variables]
+        if sorted(state) != self._keys or _signature(state) != tuple(expected):
+            raise ValueError(
+                f"This loop holds a state with keys {self._keys} and leaves "
+                f"(shape, dtype) {expected}; received keys {sorted(state)} and "
+                f"leaves {list(_signature(state))}."
+            )
         leaves = tree.flatten({key: state[key] for key in self._keys})
         for variable, leaf in zip(self.state_variables, leaves):
             variable.assign(leaf)
@@ -85,29 +93,35 @@ class ResidentStepLoop(DecodingLoop):
 
 
 def _dtype(array):
-    dtype = getattr(array, "dtype", None)
-    return np.dtype(dtype).name if dtype is not None else "float32"
+    return keras.backend.standardize_dtype(array.dtype)
 
 
 def _signature(state):
-    return tuple((np.shape(x), _dtype(x)) for x in tree.flatten(state))
+    keyed = {key: state[key] for key in sorted(state)}
+    return tuple((tuple(x.shape), _dtype(x)) for x in tree.flatten(keyed))
 
 
 @contextlib.contextmanager
 def resident_state(step_loop, state):
     """A `ResidentStepLoop` of `step_loop` holding `state`, for the `with`.
 
-    A free one of the same shapes is reused (its program is compiled
-    already); streams that run at the same time each hold their own. Free
-    ones are kept on `step_loop` for the next stream, as the compiled loops
-    are kept on the task.
+    When the `with` ends the loop is kept on `step_loop` for the next
+    stream: one free loop at most, which a stream of the same shapes reuses
+    (its program compiled already) and a stream of other shapes replaces.
+    So between streams a model keeps one state (one key/value cache) on the
+    device per step loop, as it keeps the compiled loops themselves. A
+    stream that starts while another holds the free loop gets a new one,
+    compiled anew.
     """
     key = _signature(state)
-    free = step_loop.__dict__.setdefault("_free_resident_loops", {})
-    held = free.get(key) or []
-    loop = held.pop() if held else ResidentStepLoop(step_loop, state)
+    free = step_loop.__dict__.pop("_free_resident_loop", None)
+    if free is not None and free[0] == key:
+        loop = free[1]
+    else:
+        del free  # its state and program go before the new ones are made
+        loop = ResidentStepLoop(step_loop, state)
     loop.assign_state(state)
     try:
         yield loop
     finally:
-        free.setdefault(key, []).append(loop)
+        step_loop.__dict__["_free_resident_loop"] = (key, loop)

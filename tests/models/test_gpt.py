@@ -358,8 +358,36 @@ def test_interleaved_streams_keep_their_own_state():
         steps[1].append(b)
     assert assemble(PROMPTS, steps[0]) == full_pass_greedy(lm, PROMPTS, 5)
     assert assemble(others, steps[1]) == full_pass_greedy(lm, others, 5)
-    # A later stream of the same shapes reuses a finished one's variables.
+    # A later stream of the same shapes reuses a finished one's variables
+    # and its compiled step.
+    _, kept = lm.make_generate_function("greedy", step=True)._free_resident_loop
+    assert kept.trace_count == 1
     assert assemble(others, lm.stream(others, 5)) == full_pass_greedy(lm, others, 5)
+    _, reused = lm.make_generate_function("greedy", step=True)._free_resident_loop
+    assert reused is kept and reused.trace_count == 1
+
+
+def test_a_stream_left_halfway_does_not_spoil_the_next():
+    lm = small_lm()
+    steps = lm.stream(PROMPTS, 5)
+    next(steps), next(steps)
+    steps.close()  # as a caller that stops reading does
+    others = [[7, 7, 7, 7], [3], [11, 12]]
+    assert assemble(others, lm.stream(others, 5)) == full_pass_greedy(lm, others, 5)
+    # Another batch size: other shapes, another loop.
+    assert assemble(others[:2], lm.stream(others[:2], 5)) == full_pass_greedy(
+        lm, others[:2], 5
+    )
+
+
+def test_stream_in_mixed_bfloat16_equals_generate():
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    try:
+        lm = small_lm()
+    finally:
+        keras.config.set_dtype_policy("float32")
+    ids = lm.generate(PROMPTS, 5)
+    assert assemble(PROMPTS, lm.stream(PROMPTS, 5)) == lm.strip_padding(ids)
 
 
 @pytest.mark.skipif(

@@ -291,8 +291,10 @@ class GPTCausalLM(Task):
         compiled decoding step per `next()`, so a caller can print each
         token as soon as it exists. Between steps the loop's state, the
         key/value cache included, stays in variables on the device (a
-        `ResidentStepLoop`, one per stream running at the time, reused by
-        later streams of the same shapes); only the new tokens come back.
+        `ResidentStepLoop`: one per stream running at the time, each
+        compiled; the last one is kept for the next stream of the same
+        shapes), and only the new tokens, the position and the done flags
+        come back.
 
         Yields:
             NumPy int32 `(B,)` per step: the token each row produced at this
