@@ -460,3 +460,20 @@ def test_keras_file_keeps_the_tokenizer_in_a_fresh_process(tmp_path):
         path, "model.generate(['ROMEO.', 'Ay'], 8, sampler='top_k', seed=2)"
     )
     assert received == expected
+
+
+def test_resident_loop_refuses_a_state_of_another_layout():
+    from keras_attn.models.resident_step_loop import ResidentStepLoop
+
+    lm = small_lm()
+    sampler = samplers.get("greedy")
+    step_loop = lm.make_generate_function(sampler, step=True)
+    state = step_loop.predict_on_batch(
+        lm._generate_inputs(PROMPTS, 5, sampler, None, 0, None)[0]
+    )
+    loop = ResidentStepLoop(step_loop, state)
+    other = step_loop.predict_on_batch(
+        lm._generate_inputs(PROMPTS[:2], 5, sampler, None, 0, None)[0]
+    )
+    with pytest.raises(ValueError, match=r"received keys .* and leaves"):
+        loop.assign_state(other)
