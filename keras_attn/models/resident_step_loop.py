@@ -53,10 +53,7 @@ class ResidentStepLoop(DecodingLoop):
         self.jit_compile = step_loop.jit_compile
         self._keys = sorted(state)
         # The state's layout, without holding on to its arrays.
-        self._structure = tree.map_structure(
-            lambda _: 0, {key: state[key] for key in self._keys}
-        )
-        leaves = tree.flatten({key: state[key] for key in self._keys})
+        self._structure = tree.map_structure(lambda _: 0, state)
         self.state_variables = [
             self.add_weight(
                 shape=tuple(leaf.shape),
@@ -66,7 +63,7 @@ class ResidentStepLoop(DecodingLoop):
                 autocast=False,
                 name=f"state_{i}",
             )
-            for i, leaf in enumerate(leaves)
+            for i, leaf in enumerate(tree.flatten(state))
         ]
 
     def assign_state(self, state):
@@ -78,8 +75,7 @@ class ResidentStepLoop(DecodingLoop):
                 f"(shape, dtype) {expected}; received keys {sorted(state)} and "
                 f"leaves {list(_signature(state))}."
             )
-        leaves = tree.flatten({key: state[key] for key in self._keys})
-        for variable, leaf in zip(self.state_variables, leaves):
+        for variable, leaf in zip(self.state_variables, tree.flatten(state)):
             variable.assign(leaf)
 
     def loop(self, inputs):
@@ -97,8 +93,8 @@ def _dtype(array):
 
 
 def _signature(state):
-    keyed = {key: state[key] for key in sorted(state)}
-    return tuple((tuple(x.shape), _dtype(x)) for x in tree.flatten(keyed))
+    # `tree.flatten` orders a dict's leaves by key.
+    return tuple((tuple(x.shape), _dtype(x)) for x in tree.flatten(state))
 
 
 @contextlib.contextmanager

@@ -335,7 +335,8 @@ class GPTCausalLM(Task):
             inputs["token_ids"].shape[1],
         )
         # The steps keep the state (the cache) on the device; each brings
-        # back only its new tokens.
+        # back only its new tokens. The inputs go to the device once.
+        inputs = keras.tree.map_structure(ops.convert_to_tensor, inputs)
         with resident_state(loop, state) as step:
             while int(state["index"][0]) < end and not np.all(state["done"]):
                 state = step.predict_on_batch(inputs)
