@@ -88,6 +88,22 @@ def warmup_optimizer(args, decay_steps=100_000, alpha=0.0):
     return keras.optimizers.AdamW(schedule, weight_decay=0.01, clipnorm=1.0)
 
 
+def time_budget(args, steps):
+    """A `training.TimeBudget` of `--minutes` that also drives the learning
+    rate: a linear warm-up over `--warmup-fraction` of the run, then a cosine
+    decay to 0 at its end, after `steps` or `--minutes`, whichever comes
+    first (the steps alone with several workers, whose clocks differ).
+    Compile with a float learning rate (e.g. `keras.optimizers.AdamW(
+    args.learning_rate)`): the budget sets it before every step."""
+    return training.TimeBudget(
+        args.minutes * 60,
+        learning_rate=args.learning_rate,
+        total_steps=steps,
+        warmup_fraction=args.warmup_fraction,
+        time_progress=training.num_workers(distribute(args)) == 1,
+    )
+
+
 def fit(
     model, args, train_data, validation_data, name, extra_callbacks=(), budget=None
 ):

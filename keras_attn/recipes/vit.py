@@ -108,19 +108,6 @@ def optimizer(args):
     return adamw
 
 
-def budget(args, steps):
-    """Linear warm-up over `--warmup-fraction` of the run, then cosine decay
-    to 0 at its end: after `steps` or `--minutes`, whichever comes first
-    (the steps alone with several workers, whose clocks differ)."""
-    return training.TimeBudget(
-        args.minutes * 60,
-        learning_rate=args.learning_rate,
-        total_steps=steps,
-        warmup_fraction=args.warmup_fraction,
-        time_progress=training.num_workers(shared.distribute(args)) == 1,
-    )
-
-
 def build_vit(args, image_shape, class_names):
     backbone = ViTBackbone(
         image_shape=image_shape,
@@ -182,7 +169,12 @@ def train_network(name, model, args, train, validation, test):
         )
 
     history, seconds = shared.fit(
-        model, args, train_data, batches(validation), name, budget=budget(args, steps)
+        model,
+        args,
+        train_data,
+        batches(validation),
+        name,
+        budget=shared.time_budget(args, steps),
     )
     test_metrics = model.evaluate(batches(test), verbose=0, return_dict=True)
     return {
