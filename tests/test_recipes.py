@@ -1,8 +1,10 @@
 """Each example's own `main()` runs in its tiny mode (as flax's tests do)."""
 
+import itertools
 import os
 
 import keras
+import numpy as np
 import pytest
 
 from keras_attn.data import tokenizers
@@ -12,8 +14,10 @@ from keras_attn.recipes import date_seq2seq
 from keras_attn.recipes import gpt_lm
 from keras_attn.recipes import newsgroups
 from keras_attn.recipes import semantic_search
+from keras_attn.recipes import shared
 from keras_attn.recipes import translate_transformer
 from keras_attn.recipes import vit
+from keras_attn.training import TimeBudget
 from keras_attn.training import hardware
 from keras_attn.training.flags import largest_dropout
 
@@ -213,3 +217,33 @@ def test_vit_tiny(tmp_path):
     # A later run of one model keeps the others' results.
     again = vit.main(flags + ["--models", "forest"])
     assert set(vit.MODELS) <= set(again)
+
+
+def fit_on_a_fake_clock(learning_rate, seconds):
+    """Eight steps of SGD at `learning_rate` under a `TimeBudget` of
+    `seconds` whose clock moves 10 s a read (15 s: two steps run)."""
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate), loss="mse")
+    ticks = itertools.count(step=10.0)
+    budget = TimeBudget(seconds, clock=lambda: next(ticks))
+    ones = np.ones((8, 1), "float32")
+    model.fit(ones, ones, batch_size=1, verbose=0, callbacks=[budget])
+    return model, budget
+
+
+def test_a_time_budget_that_cuts_a_schedule_short_is_reported(capsys):
+    schedules = keras.optimizers.schedules
+    model, budget = fit_on_a_fake_clock(schedules.CosineDecay(0.1, 100), 15)
+    assert budget.stopped
+    message = shared.schedule_cut_short(model, budget, peak=0.1)
+    assert "at step 2, with the learning rate at 0.0999" in message
+    assert message in capsys.readouterr().out
+    # Not when the schedule had reached its end by then, nor for a constant
+    # rate, nor when the epochs ended the run before the time did.
+    for rate, seconds in [(schedules.CosineDecay(0.1, 2), 15), (0.1, 15)]:
+        model, budget = fit_on_a_fake_clock(rate, seconds)
+        assert budget.stopped
+        assert shared.schedule_cut_short(model, budget, peak=0.1) is None
+    model, budget = fit_on_a_fake_clock(schedules.CosineDecay(0.1, 100), 1000)
+    assert not budget.stopped
+    assert shared.schedule_cut_short(model, budget, peak=0.1) is None

@@ -129,7 +129,38 @@ def fit(
         callbacks=callbacks + list(extra_callbacks),
         verbose=args.verbose,
     )
-    return history, round(time.perf_counter() - start, 1)
+    seconds = round(time.perf_counter() - start, 1)
+    schedule_cut_short(model, budget, getattr(args, "learning_rate", None))
+    return history, seconds
+
+
+def schedule_cut_short(model, budget, peak=None):
+    """A warning, printed and returned (else None), when `budget` (a
+    `training.TimeBudget`) stopped training before the end of the
+    optimizer's learning-rate schedule, at a rate more than a tenth of
+    `peak` (the schedule's top rate; default: the rate it stopped at) above
+    the rate the schedule ends at. A schedule planned in steps does not know
+    the time budget: such a run misses the low-rate steps at the end of the
+    schedule, which most of the final accuracy comes from (`time_budget`
+    anneals over the time instead)."""
+    config = model.optimizer.get_config()["learning_rate"]
+    if not budget.stopped or not isinstance(config, dict):  # a float rate
+        return None
+    schedule = keras.saving.deserialize_keras_object(config)
+    rate = float(keras.ops.convert_to_numpy(schedule(model.optimizer.iterations)))
+    end = float(keras.ops.convert_to_numpy(schedule(10**12)))
+    if rate - end <= 0.1 * (peak or rate):
+        return None
+    message = (
+        f"keras_attn: the --minutes budget stopped training at step "
+        f"{int(keras.ops.convert_to_numpy(model.optimizer.iterations))}, "
+        f"with the learning rate at {rate:.3g}: its schedule (ending at "
+        f"{end:.3g}) was planned for more steps, and the low-rate steps at "
+        "its end are missing; plan the schedule over the budget "
+        "(recipes.shared.time_budget) or raise --minutes."
+    )
+    print(message)
+    return message
 
 
 def plot_learning_curves(histories, path, metrics=("loss", "val_loss")):

@@ -36,7 +36,7 @@ class TimeBudget(keras.callbacks.Callback):
     alpha=alpha, warmup_target=learning_rate, warmup_steps=warmup)` with
     `warmup = warmup_fraction * total_steps`; with `steps_per_execution` it
     is set once per execution. The last learning rate of each epoch is logged
-    as `learning_rate`.
+    as `learning_rate`. After `fit`, `stopped` says whether the time ended it.
 
     The model's optimizer must have a float learning rate (not a schedule);
     it is set before a batch whenever it moves by more than 0.1% of
@@ -110,6 +110,7 @@ class TimeBudget(keras.callbacks.Callback):
         self.clock = clock
         self.elapsed = 0.0
         self.progress = 0.0
+        self.stopped = False
 
     def rate_at(self, progress):
         """The learning rate at `progress` (a fraction of the run)."""
@@ -122,6 +123,7 @@ class TimeBudget(keras.callbacks.Callback):
     def on_train_begin(self, logs=None):
         self.start = self.clock()
         self.elapsed = 0.0
+        self.stopped = False
         self._first = None  # (time, step) at the end of this fit's first batch
         if self.learning_rate is None:
             return
@@ -174,6 +176,7 @@ class TimeBudget(keras.callbacks.Callback):
                 self._first = (now, self.step)
         if self.seconds and self.elapsed > self.seconds:
             self.model.stop_training = True
+            self.stopped = True
 
     def on_epoch_end(self, epoch, logs=None):
         if self.learning_rate is None or self.step is None:
