@@ -72,13 +72,19 @@ def rnn_inputs(x, y):
 def train(model, args, train_data, validation_data, name):
     with shared.distribute(args).scope():  # Optimizer and metrics in scope.
         model.compile(
-            optimizer=shared.warmup_optimizer(args),
+            optimizer=keras.optimizers.AdamW(
+                args.learning_rate, weight_decay=0.01, clipnorm=1.0
+            ),
             loss=keras.losses.SparseCategoricalCrossentropy(
                 from_logits=True, ignore_class=0
             ),
             jit_compile=args.jit_compile,
         )
-    history, seconds = shared.fit(model, args, train_data, validation_data, name)
+    # Warm-up, then a cosine decay to 0 when --epochs or --minutes end.
+    budget = shared.time_budget(args, args.epochs * len(train_data))
+    history, seconds = shared.fit(
+        model, args, train_data, validation_data, name, budget=budget
+    )
     return {"train_seconds": seconds, "history": history}
 
 
@@ -134,7 +140,7 @@ def parse_args(argv=None, prog=None):
     if args.tiny:
         args.minutes, args.epochs, args.vocabulary_size = 0, 1, 300
         args.sequence_length, args.num_layers, args.hidden_dim = 24, 1, 16
-        args.num_heads, args.num_test, args.warmup_steps = 2, 20, 5
+        args.num_heads, args.num_test = 2, 20
         args.beam_size = 2
     return args
 
