@@ -193,10 +193,10 @@ def _bert_pretrain(p):
     p.add_argument("--batch-size", type=positive_int, default=32)
     p.add_argument("--learning-rate", type=positive_float, default=5e-4)
     p.add_argument(
-        "--warmup-fraction",
-        type=non_negative_float,
-        default=0.05,
-        help="share of the run spent warming up; then a cosine decay to 0",
+        "--warmup-steps",
+        type=non_negative_int,
+        default=300,
+        help="then the learning rate stays constant",
     )
 
 

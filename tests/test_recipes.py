@@ -89,9 +89,6 @@ def test_bert_pretrain_then_finetune_tiny(tmp_path, compiled):
     pretrained = bert_pretrain.main(flags)
     check_dropout_rule(compiled)
     assert set(pretrained["held_out"]) >= {"mlm_accuracy", "nsp_accuracy"}
-    # The learning rate ends annealed, not at its peak: the run's last step
-    # trains at a small fraction of --learning-rate (5e-4).
-    assert 0 < pretrained["history"]["learning_rate"][-1] < 0.05 * 5e-4
     assert (tmp_path / "backbone.keras").exists()
     assert os.path.getsize(tmp_path / "attention.png") > 5_000
     # --dropout 0 for the head: the backbone still has its own 0.1.
