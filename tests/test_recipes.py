@@ -219,11 +219,15 @@ def test_vit_tiny(tmp_path):
     assert set(vit.MODELS) <= set(again)
 
 
-def fit_on_a_fake_clock(learning_rate, seconds):
+def fit_on_a_fake_clock(learning_rate, seconds, loss_scale=False):
     """Eight steps of SGD at `learning_rate` under a `TimeBudget` of
-    `seconds` whose clock moves 10 s a read (15 s: two steps run)."""
+    `seconds` whose clock moves 10 s a read (15 s: two steps run); with
+    `loss_scale`, wrapped as mixed_float16 wraps it."""
     model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
-    model.compile(optimizer=keras.optimizers.SGD(learning_rate), loss="mse")
+    optimizer = keras.optimizers.SGD(learning_rate)
+    if loss_scale:
+        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+    model.compile(optimizer=optimizer, loss="mse")
     ticks = itertools.count(step=10.0)
     budget = TimeBudget(seconds, clock=lambda: next(ticks))
     ones = np.ones((8, 1), "float32")
@@ -238,6 +242,10 @@ def test_a_time_budget_that_cuts_a_schedule_short_is_reported(capsys):
     message = shared.schedule_cut_short(model, budget, peak=0.1)
     assert "at step 2, with the learning rate at 0.0999" in message
     assert message in capsys.readouterr().out
+    model, budget = fit_on_a_fake_clock(
+        schedules.CosineDecay(0.1, 100), 15, loss_scale=True
+    )
+    assert "at step 2," in shared.schedule_cut_short(model, budget, peak=0.1)
     # Not when the schedule had reached its end by then, nor for a constant
     # rate, nor when the epochs ended the run before the time did.
     for rate, seconds in [(schedules.CosineDecay(0.1, 2), 15), (0.1, 15)]:

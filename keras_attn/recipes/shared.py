@@ -143,17 +143,19 @@ def schedule_cut_short(model, budget, peak=None):
     the time budget: such a run misses the low-rate steps at the end of the
     schedule, which most of the final accuracy comes from (`time_budget`
     anneals over the time instead)."""
-    config = model.optimizer.get_config()["learning_rate"]
+    # A LossScaleOptimizer (mixed_float16) keeps the rate in its inner one.
+    optimizer = getattr(model.optimizer, "inner_optimizer", model.optimizer)
+    config = optimizer.get_config()["learning_rate"]
     if not budget.stopped or not isinstance(config, dict):  # a float rate
         return None
     schedule = keras.saving.deserialize_keras_object(config)
-    rate = float(keras.ops.convert_to_numpy(schedule(model.optimizer.iterations)))
+    step = int(keras.ops.convert_to_numpy(optimizer.iterations))
+    rate = float(keras.ops.convert_to_numpy(schedule(step)))
     end = float(keras.ops.convert_to_numpy(schedule(10**12)))
     if rate - end <= 0.1 * (peak or rate):
         return None
     message = (
-        f"keras_attn: the --minutes budget stopped training at step "
-        f"{int(keras.ops.convert_to_numpy(model.optimizer.iterations))}, "
+        f"keras_attn: the --minutes budget stopped training at step {step}, "
         f"with the learning rate at {rate:.3g}: its schedule (ending at "
         f"{end:.3g}) was planned for more steps, and the low-rate steps at "
         "its end are missing; plan the schedule over the budget "
