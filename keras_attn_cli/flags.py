@@ -73,4 +73,5 @@ non_negative_float = _flag_type(
     "a finite number >= 0", float, lambda x: math.isfinite(x) and x >= 0
 )
 probability = _flag_type("a number in (0, 1]", float, lambda x: 0 < x <= 1)
-dropout_rate = _flag_type("a number in [0, 1)", float, lambda x: 0 <= x < 1)
+fraction = _flag_type("a number in [0, 1)", float, lambda x: 0 <= x < 1)
+dropout_rate = fraction

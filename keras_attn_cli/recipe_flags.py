@@ -9,6 +9,7 @@ depends on the values (`--tiny` and the like).
 
 from keras_attn_cli.flags import FlagParser
 from keras_attn_cli.flags import dropout_rate
+from keras_attn_cli.flags import fraction
 from keras_attn_cli.flags import non_negative_float
 from keras_attn_cli.flags import non_negative_int
 from keras_attn_cli.flags import positive_float
@@ -162,7 +163,7 @@ def _translate(p):
     p.add_argument("--learning-rate", type=positive_float, default=1e-3)
     p.add_argument(
         "--warmup-fraction",
-        type=non_negative_float,
+        type=fraction,
         default=0.1,
         help="share of the run spent warming up; then a cosine decay to 0",
     )
@@ -287,7 +288,7 @@ def _newsgroups(p):
     add_finetune_flags(p)
     p.add_argument(
         "--warmup-fraction",
-        type=positive_float,
+        type=fraction,
         default=0.1,
         help="share of the planned steps spent warming up",
     )
@@ -308,7 +309,7 @@ def _vit(p):
     p.add_argument("--batch-size", type=positive_int, default=128)
     p.add_argument("--learning-rate", type=positive_float, default=3e-3)
     p.add_argument("--weight-decay", type=non_negative_float, default=0.05)
-    p.add_argument("--warmup-fraction", type=non_negative_float, default=0.05)
+    p.add_argument("--warmup-fraction", type=fraction, default=0.05)
     p.add_argument("--patch-size", type=positive_int, default=4)
     p.add_argument("--num-layers", type=positive_int, default=6)
     p.add_argument("--num-heads", type=positive_int, default=4)

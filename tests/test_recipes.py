@@ -70,7 +70,8 @@ def test_translate_tiny(tmp_path, compiled):
         assert 0.0 <= result[name]["bleu_greedy"] <= 100.0
         assert len(result[name]["history"]["loss"]) == 1
         # Annealed by the end of the run, not at --learning-rate (1e-3): the
-        # tiny run's few steps put its last near the end of the cosine.
+        # tiny corpus gives 5 steps, so the last is near the cosine's end
+        # (at 3 or fewer it would not be under a quarter of the peak).
         assert 0 < result[name]["history"]["learning_rate"][-1] < 0.25 * 1e-3
         assert (tmp_path / f"{name}.keras").exists()
     assert len(result["samples"]) == 5
@@ -245,6 +246,17 @@ def test_a_time_budget_that_cuts_a_schedule_short_is_reported(capsys):
     model, budget = fit_on_a_fake_clock(
         schedules.CosineDecay(0.1, 100), 15, loss_scale=True
     )
+    assert "at step 2," in shared.schedule_cut_short(model, budget, peak=0.1)
+    # Stopped inside the warm-up, far below the peak: reported too.
+    warm = schedules.CosineDecay(0.0, 100, warmup_target=0.1, warmup_steps=50)
+    model, budget = fit_on_a_fake_clock(warm, 15)
+    assert "at step 2, with the learning rate at 0.004" in (
+        shared.schedule_cut_short(model, budget, peak=0.1)
+    )
+    # Any Keras schedule, e.g. one evaluated with an integer step that would
+    # overflow int32 on JAX.
+    boundaries = schedules.PiecewiseConstantDecay([4], [0.1, 0.01])
+    model, budget = fit_on_a_fake_clock(boundaries, 15)
     assert "at step 2," in shared.schedule_cut_short(model, budget, peak=0.1)
     # Not when the schedule had reached its end by then, nor for a constant
     # rate, nor when the epochs ended the run before the time did.

@@ -136,29 +136,36 @@ def fit(
 
 def schedule_cut_short(model, budget, peak=None):
     """A warning, printed and returned (else None), when `budget` (a
-    `training.TimeBudget`) stopped training before the end of the
-    optimizer's learning-rate schedule, at a rate more than a tenth of
-    `peak` (the schedule's top rate; default: the rate it stopped at) above
-    the rate the schedule ends at. A schedule planned in steps does not know
-    the time budget: such a run misses the low-rate steps at the end of the
-    schedule, which most of the final accuracy comes from (`time_budget`
-    anneals over the time instead)."""
+    `training.TimeBudget`) stopped training while the optimizer's
+    learning-rate schedule still had more than a tenth of `peak` (its top
+    rate; default: the largest rate seen) to move, up or down: a schedule
+    planned in steps does not know the time budget, and such a run misses
+    the rest of it, e.g. the low-rate steps at its end that most of the
+    final accuracy comes from (`time_budget` anneals over the time instead).
+    """
     # A LossScaleOptimizer (mixed_float16) keeps the rate in its inner one.
     optimizer = getattr(model.optimizer, "inner_optimizer", model.optimizer)
-    config = optimizer.get_config()["learning_rate"]
+    config = optimizer.get_config().get("learning_rate")
     if not budget.stopped or not isinstance(config, dict):  # a float rate
         return None
-    schedule = keras.saving.deserialize_keras_object(config)
-    step = int(keras.ops.convert_to_numpy(optimizer.iterations))
-    rate = float(keras.ops.convert_to_numpy(schedule(step)))
-    end = float(keras.ops.convert_to_numpy(schedule(10**12)))
-    if rate - end <= 0.1 * (peak or rate):
+    try:
+        schedule = keras.saving.deserialize_keras_object(config)
+        step = int(keras.ops.convert_to_numpy(optimizer.iterations))
+        # The rate now and at steps doubling from here to ~10^12.
+        rates = [
+            float(keras.ops.convert_to_numpy(schedule(float(at))))
+            for at in [step] + [(step + 1) * 2.0**k for k in range(1, 41)]
+        ]
+    except Exception:  # e.g. an unregistered custom schedule: no diagnosis
+        return None
+    rate = rates[0]
+    if max(abs(r - rate) for r in rates) <= 0.1 * (peak or max(rates)):
         return None
     message = (
         f"keras_attn: the --minutes budget stopped training at step {step}, "
-        f"with the learning rate at {rate:.3g}: its schedule (ending at "
-        f"{end:.3g}) was planned for more steps, and the low-rate steps at "
-        "its end are missing; plan the schedule over the budget "
+        f"with the learning rate at {rate:.3g}: its schedule was planned for "
+        f"more steps (it would have gone on to {rates[-1]:.3g}), and the "
+        "rest of it is missing; plan the schedule over the budget "
         "(recipes.shared.time_budget) or raise --minutes."
     )
     print(message)
