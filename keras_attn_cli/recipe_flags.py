@@ -162,10 +162,10 @@ def _translate(p):
     p.add_argument("--batch-size", type=positive_int, default=64)
     p.add_argument("--learning-rate", type=positive_float, default=1e-3)
     p.add_argument(
-        "--warmup-fraction",
-        type=fraction,
-        default=0.1,
-        help="share of the run spent warming up; then a cosine decay to 0",
+        "--warmup-steps",
+        type=non_negative_int,
+        default=500,
+        help="then the learning rate stays constant",
     )
     p.add_argument("--num-test", type=positive_int, default=1000)
     p.add_argument("--beam-size", type=positive_int, default=4)

@@ -69,10 +69,6 @@ def test_translate_tiny(tmp_path, compiled):
     for name in ("transformer", "rnn"):
         assert 0.0 <= result[name]["bleu_greedy"] <= 100.0
         assert len(result[name]["history"]["loss"]) == 1
-        # Annealed by the end of the run, not at --learning-rate (1e-3): the
-        # tiny corpus gives 5 steps, so the last is near the cosine's end
-        # (at 3 or fewer it would not be under a quarter of the peak).
-        assert 0 < result[name]["history"]["learning_rate"][-1] < 0.25 * 1e-3
         assert (tmp_path / f"{name}.keras").exists()
     assert len(result["samples"]) == 5
     check_dropout_rule(compiled)
