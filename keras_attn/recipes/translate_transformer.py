@@ -71,9 +71,9 @@ def rnn_inputs(x, y):
 
 def train(model, args, train_data, validation_data, name):
     with shared.distribute(args).scope():  # Optimizer and metrics in scope.
-        # Warm-up, then a constant rate to the end of the budget: a rate
-        # annealed over the 15 minutes measured worse for both models
-        # (docs/translation.md, 2026-12-07).
+        # Warm-up, then a constant rate to the end of the budget: with a
+        # rate annealed over the 15 minutes the RNN did much worse (the
+        # Transformer better at equal steps; docs/translation.md, 2026-12-07).
         model.compile(
             optimizer=shared.warmup_optimizer(args, alpha=1.0),
             loss=keras.losses.SparseCategoricalCrossentropy(
