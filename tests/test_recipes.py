@@ -236,30 +236,30 @@ def test_a_time_budget_that_cuts_a_schedule_short_is_reported(capsys):
     schedules = keras.optimizers.schedules
     model, budget = fit_on_a_fake_clock(schedules.CosineDecay(0.1, 100), 15)
     assert budget.stopped
-    message = shared.schedule_cut_short(model, budget, peak=0.1)
+    message = shared.schedule_cut_short(model, budget)
     assert "at step 2, with the learning rate at 0.0999" in message
     assert message in capsys.readouterr().out
     model, budget = fit_on_a_fake_clock(
         schedules.CosineDecay(0.1, 100), 15, loss_scale=True
     )
-    assert "at step 2," in shared.schedule_cut_short(model, budget, peak=0.1)
+    assert "at step 2," in shared.schedule_cut_short(model, budget)
     # Stopped inside the warm-up, far below the peak: reported too.
     warm = schedules.CosineDecay(0.0, 100, warmup_target=0.1, warmup_steps=50)
     model, budget = fit_on_a_fake_clock(warm, 15)
     assert "at step 2, with the learning rate at 0.004" in (
-        shared.schedule_cut_short(model, budget, peak=0.1)
+        shared.schedule_cut_short(model, budget)
     )
     # Any Keras schedule, e.g. one evaluated with an integer step that would
     # overflow int32 on JAX.
     boundaries = schedules.PiecewiseConstantDecay([4], [0.1, 0.01])
     model, budget = fit_on_a_fake_clock(boundaries, 15)
-    assert "at step 2," in shared.schedule_cut_short(model, budget, peak=0.1)
+    assert "at step 2," in shared.schedule_cut_short(model, budget)
     # Not when the schedule had reached its end by then, nor for a constant
     # rate, nor when the epochs ended the run before the time did.
     for rate, seconds in [(schedules.CosineDecay(0.1, 2), 15), (0.1, 15)]:
         model, budget = fit_on_a_fake_clock(rate, seconds)
         assert budget.stopped
-        assert shared.schedule_cut_short(model, budget, peak=0.1) is None
+        assert shared.schedule_cut_short(model, budget) is None
     model, budget = fit_on_a_fake_clock(schedules.CosineDecay(0.1, 100), 1000)
     assert not budget.stopped
-    assert shared.schedule_cut_short(model, budget, peak=0.1) is None
+    assert shared.schedule_cut_short(model, budget) is None

@@ -130,18 +130,17 @@ def fit(
         verbose=args.verbose,
     )
     seconds = round(time.perf_counter() - start, 1)
-    schedule_cut_short(model, budget, getattr(args, "learning_rate", None))
+    schedule_cut_short(model, budget)
     return history, seconds
 
 
-def schedule_cut_short(model, budget, peak=None):
+def schedule_cut_short(model, budget):
     """A warning, printed and returned (else None), when `budget` (a
     `training.TimeBudget`) stopped training while the optimizer's
-    learning-rate schedule still had more than a tenth of `peak` (its top
-    rate; default: the largest rate seen) to move, up or down: a schedule
-    planned in steps does not know the time budget, and such a run misses
-    the rest of it, e.g. the low-rate steps at its end that most of the
-    final accuracy comes from (`time_budget` anneals over the time instead).
+    learning-rate schedule still had more than a tenth of its largest rate
+    from here on to move, up or down: a schedule planned in steps does not
+    know the time budget, and such a run misses the rest of it, e.g. the
+    low-rate steps at its end that most of the final accuracy comes from.
     """
     # A LossScaleOptimizer (mixed_float16) keeps the rate in its inner one.
     optimizer = getattr(model.optimizer, "inner_optimizer", model.optimizer)
@@ -159,14 +158,13 @@ def schedule_cut_short(model, budget, peak=None):
     except Exception:  # e.g. an unregistered custom schedule: no diagnosis
         return None
     rate = rates[0]
-    if max(abs(r - rate) for r in rates) <= 0.1 * (peak or max(rates)):
+    if max(abs(r - rate) for r in rates) <= 0.1 * max(rates):
         return None
     message = (
         f"keras_attn: the --minutes budget stopped training at step {step}, "
         f"with the learning rate at {rate:.3g}: its schedule was planned for "
         f"more steps (it would have gone on to {rates[-1]:.3g}), and the "
-        "rest of it is missing; plan the schedule over the budget "
-        "(recipes.shared.time_budget) or raise --minutes."
+        "rest of it is missing: raise --minutes or plan fewer steps."
     )
     print(message)
     return message
