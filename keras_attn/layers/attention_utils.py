@@ -132,10 +132,19 @@ def compute_attention_mask(
 def masked_softmax(scores, mask=None, axis=-1, zero_empty_rows=True):
     """Softmax over `axis` that ignores masked positions.
 
-    Computed in float32 whatever the input dtype (float16 scores overflow
-    easily). Masked positions get exactly zero weight (their `exp` of a
-    score 1e9 below the row's maximum underflows to 0), and a row whose
-    positions are all masked gets all-zero weights instead of NaN.
+    float16 scores are computed in float32 (they overflow easily); float32
+    and bfloat16 ones in their own dtype, as core Keras and keras-hub do:
+    bfloat16 has float32's exponent range, and a float32 copy of the
+    `(B, N, T, S)` scores and its gradient cost ~10% of a
+    `MultiHeadSelfAttention` train step in mixed_bfloat16 without XLA
+    (docs/benchmarks.md). TensorFlow's bfloat16 softmax kernel computes in
+    float32 inside, so its weights equal the float32 ones rounded; on JAX
+    the exponentials are taken in bfloat16, which about doubles the error
+    against exact weights (still of the size that rounding the scores to
+    bfloat16 already causes). Masked positions get exactly zero weight
+    (their `exp` of a score 1e9 below the row's maximum underflows to 0),
+    and a row whose positions are all masked gets all-zero weights instead
+    of NaN.
 
     Args:
         scores: the scores, any float dtype.
@@ -148,12 +157,13 @@ def masked_softmax(scores, mask=None, axis=-1, zero_empty_rows=True):
             `(B, N, T, S)` weights: `empty_row_filter`).
     """
     dtype = scores.dtype
-    scores = ops.cast(scores, "float32")
+    compute = "float32" if dtype == "float16" else dtype
+    scores = ops.cast(scores, compute)
     if mask is None:
         return ops.cast(ops.softmax(scores, axis=axis), dtype)
     weights = ops.softmax(ops.where(mask, scores, -1e9), axis=axis)
     if zero_empty_rows:
-        weights = weights * empty_row_filter(mask, "float32", axis)
+        weights = weights * empty_row_filter(mask, compute, axis)
     return ops.cast(weights, dtype)
 
 

@@ -59,3 +59,55 @@ def test_train_step_has_no_zero_filling_gradients(make, inputs):
     types = _gradient_op_types(make(), inputs)
     assert "MatMul" in types or "BatchMatMulV2" in types  # the graph was read
     assert not types & SLOW_GRADIENTS, sorted(types & SLOW_GRADIENTS)
+
+
+def _float32_shapes(layer, inputs):
+    """The static shapes of every float32 tensor in `layer`'s train graph."""
+    import tensorflow as tf
+
+    layer(*inputs)  # build
+
+    @tf.function
+    def step(*inputs):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(tf.cast(layer(*inputs), "float32"))
+        return tape.gradient(loss, layer.trainable_weights)
+
+    graph = step.get_concrete_function(*inputs).graph
+    return {
+        tuple(tensor.shape.as_list())
+        for op in graph.get_operations()
+        for tensor in op.outputs
+        if tensor.dtype == tf.float32 and tensor.shape.rank is not None
+    }
+
+
+# bfloat16 has float32's exponent range, so its scores cannot overflow the
+# softmax the way float16 ones do; upcasting the (B, N, T, S) scores to
+# float32 and back cost ~10% of a MultiHeadSelfAttention train step in
+# mixed_bfloat16 on a CPU with AMX (oneDNN computes a bfloat16 softmax in
+# float32 inside the kernel anyway; docs/benchmarks.md).
+@pytest.mark.parametrize(
+    "make, inputs",
+    [
+        (lambda: MultiHeadSelfAttention(2, 8, dropout=0.1), (X,)),
+        (lambda: MultiHeadAttention(2, 8, dropout=0.1), (X, SOURCE)),
+        (lambda: TransformerEncoder(32, 2, dropout=0.1), (X,)),
+        (lambda: TransformerDecoder(32, 2, dropout=0.1), (X, SOURCE)),
+    ],
+    ids=["self", "cross", "encoder", "decoder"],
+)
+def test_bfloat16_attention_weights_stay_bfloat16(make, inputs):
+    import keras
+
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    try:
+        layer = make()
+    finally:
+        keras.config.set_dtype_policy(previous)
+    shapes = _float32_shapes(layer, inputs)
+    assert (16, 8) in shapes or (16, 16) in shapes  # float32 weights were read
+    length, source = inputs[0].shape[1], inputs[-1].shape[1]
+    weights_shaped = {s for s in shapes if len(s) == 4 and s[-2:] == (length, source)}
+    assert not weights_shaped, sorted(weights_shaped)
