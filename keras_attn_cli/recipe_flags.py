@@ -292,6 +292,13 @@ def _newsgroups(p):
         default=0.1,
         help="share of the planned steps spent warming up",
     )
+    p.add_argument(
+        "--head-tokens",
+        type=non_negative_int,
+        default=None,
+        help="fine-tuning: a post longer than the sequence keeps its first N "
+        "pieces and fills the rest from its end (default: its beginning only)",
+    )
     p.set_defaults(minutes=25, epochs=3, learning_rate=5e-5)
 
 

@@ -129,9 +129,10 @@ def test_gpt_lm_counts_steps_with_the_byte_tokenizer(tmp_path):
 @pytest.mark.tf_only  # The models run on JAX in tests/models; once is enough here.
 def test_newsgroups_tiny(tmp_path):
     flags = ["--tiny", "--verbose", "0", "--no-jit", "--output-dir", str(tmp_path)]
-    result = newsgroups.main(flags)
+    result = newsgroups.main(flags + ["--head-tokens", "8"])
     for name in newsgroups.MODELS:
         assert 0.0 <= result[name]["test_accuracy"] <= 1.0, name
+    assert result["minilm-finetuned"]["head_tokens"] == 8
     assert result["tfidf"]["test_accuracy"] > 0.9  # the stand-in's words tell
     assert set(result["histories"]) == {
         "minilm-finetuned",
@@ -142,6 +143,12 @@ def test_newsgroups_tiny(tmp_path):
     # A run of some models adds to the results of the others.
     again = newsgroups.main(flags + ["--models", "tfidf"])
     assert set(newsgroups.MODELS) <= set(again)
+
+
+def test_newsgroups_head_tokens_must_fit_the_sequence(capsys):
+    with pytest.raises(SystemExit):
+        newsgroups.parse_args(["--sequence-length", "16", "--head-tokens", "15"])
+    assert "at most --sequence-length - 2 (14); received 15" in capsys.readouterr().err
 
 
 @pytest.mark.tf_only  # The models run on JAX in tests/models; once is enough here.

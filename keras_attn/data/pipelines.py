@@ -307,12 +307,16 @@ def classification_dataset(
     text_pairs=None,
     shuffle=True,
     seed=0,
+    head_tokens=None,
 ):
     """Sentence (pair) classification batches in BERT's layout.
 
     Packs `[CLS] a [SEP]`, or `[CLS] a [SEP] b [SEP]` when `text_pairs` is
     given, with the same segment ids and round-robin truncation as
-    `bert_pretraining_dataset`.
+    `bert_pretraining_dataset`. A single text longer than the sequence
+    keeps its beginning, or with `head_tokens` its first `head_tokens`
+    pieces and its last ones ("head + tail" truncation, Sun et al., 2019,
+    "How to Fine-Tune BERT for Text Classification?").
 
     Args:
         texts: list of str.
@@ -323,11 +327,26 @@ def classification_dataset(
         text_pairs: list of str or None, the second sentences.
         shuffle: bool, shuffle each epoch.
         seed: int.
+        head_tokens: int or None: a text of more than `sequence_length - 2`
+            pieces keeps its first `head_tokens` and fills the rest from its
+            end; None keeps the beginning only. Single texts only.
 
     Returns:
         A `tf.data.Dataset` of (BERT inputs dict, `(B,)` int labels).
     """
     texts = check_strings(texts, "texts")
+    budget = sequence_length - 2  # [CLS] and [SEP]
+    if head_tokens is not None:
+        if text_pairs is not None:
+            raise ValueError(
+                "`head_tokens` applies to single texts; received `text_pairs` "
+                "too (pairs are truncated round robin)."
+            )
+        if not 0 <= head_tokens <= budget:
+            raise ValueError(
+                f"`head_tokens` must be in [0, sequence_length - 2], at most "
+                f"{budget} here; received {head_tokens}."
+            )
     labels = np.asarray(labels, "int32")
     columns = [texts]
     if text_pairs is not None:
@@ -352,6 +371,8 @@ def classification_dataset(
     def to_inputs(*args):
         *segments, label = args
         segments = tuple(_ragged(tokenizer(s)) for s in segments)
+        if head_tokens is not None:
+            segments = (keep_head_and_tail(segments[0], budget, head_tokens),)
         token_ids, segment_ids = packer(segments)
         x = {
             "token_ids": token_ids,
@@ -512,6 +533,18 @@ def _finish(ds, to_inputs, batch_size, shuffle, seed, size):
         ds = ds.shuffle(max(size, 1), seed=seed, reshuffle_each_iteration=True)
     ds = ds.batch(batch_size)
     return ds.map(to_inputs, num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE)
+
+
+def keep_head_and_tail(ids, budget, head):
+    """Each ragged row of more than `budget` ids cut to its first `head` ids
+    and its last `budget - head`; shorter rows unchanged."""
+    lengths = ids.row_lengths()
+    positions = tf.ragged.range(tf.minimum(lengths, budget))  # (B, None)
+    skipped = tf.maximum(lengths - budget, 0)  # the middle a long row drops
+    flat = positions.flat_values
+    rows_skipped = tf.gather(skipped, positions.value_rowids())
+    flat = flat + tf.where(flat >= head, rows_skipped, tf.zeros_like(flat))
+    return tf.gather(ids, positions.with_flat_values(flat), batch_dims=1)
 
 
 def _ragged(ids):

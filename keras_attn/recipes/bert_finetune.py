@@ -123,8 +123,9 @@ def finetune_tiny(args):
         args.sequence_length = 32
 
 
-def classification_datasets(splits, tokenizer, args):
-    """The train/validation/test `tf.data` datasets of the fortune splits."""
+def classification_datasets(splits, tokenizer, args, head_tokens=None):
+    """The train/validation/test `tf.data` datasets of the fortune splits
+    (`head_tokens`: see `pipelines.classification_dataset`)."""
     return {
         split: pipelines.classification_dataset(
             list(split_texts),
@@ -134,6 +135,7 @@ def classification_datasets(splits, tokenizer, args):
             args.batch_size,
             shuffle=split == "train",
             seed=args.seed,
+            head_tokens=head_tokens,
         )
         for split, (split_texts, split_labels) in splits.items()
     }

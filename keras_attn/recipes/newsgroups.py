@@ -17,7 +17,8 @@ the package's public API, with the time each took:
 - `minilm-frozen`: all-MiniLM-L6-v2 frozen, mean-pooled embeddings, a
   trained softmax head;
 - `minilm-finetuned`: all-MiniLM-L6-v2 fine-tuned end to end
-  (`BertClassifier`, AdamW, linear warm-up then cosine decay);
+  (`BertClassifier`, AdamW, linear warm-up then cosine decay; with
+  `--head-tokens N` a long post keeps its first N pieces and its end);
 - `bert-pretrained`: our BERT of `bert_pretrain` (masked LM + next
   sentence on the World English Bible, or with `--corpus newsgroups` on
   the unlabelled training posts; `--pretrained-dir` says which), fine-tuned
@@ -123,15 +124,24 @@ def fine_tune(name, backbone, tokenizer, splits, num_classes, args):
     the Keras history for the learning curves."""
     path = os.path.join(args.output_dir, f"{name}_backbone.keras")
     backbone.save(path)
-    datasets = bert_finetune.classification_datasets(splits, tokenizer, args)
+    datasets = bert_finetune.classification_datasets(
+        splits, tokenizer, args, head_tokens=args.head_tokens
+    )
     results = bert_finetune.fine_tune(path, datasets, num_classes, args, frozen=False)
     os.remove(path)
     return results
 
 
 def parse_args(argv=None, prog=None):
-    args = recipe_parser("newsgroups", prog).parse_args(argv)
+    parser = recipe_parser("newsgroups", prog)
+    args = parser.parse_args(argv)
     bert_finetune.finetune_tiny(args)
+    room = args.sequence_length - 2  # [CLS] and [SEP]
+    if args.head_tokens is not None and args.head_tokens > room:
+        parser.error(
+            f"--head-tokens must be at most --sequence-length - 2 ({room}); "
+            f"received {args.head_tokens}"
+        )
     if args.tiny:
         args.pretrained_dir = os.path.join(args.output_dir, "tiny_bert")
     return args
@@ -175,6 +185,7 @@ def main(argv=None, prog=None):
         "max_epochs": args.epochs,
         "batch_size": args.batch_size,
         "learning_rate": args.learning_rate,
+        "head_tokens": args.head_tokens,
         "precision": keras.config.dtype_policy().name,
     }
     path = os.path.join(args.output_dir, "newsgroups_results.json")

@@ -287,6 +287,34 @@ def test_classification_single_text(corpus):
         pipelines.classification_dataset(["a"], [1, 2], tokenizer, 6, 4)
 
 
+@pytest.mark.parametrize("head", [0, 2, 6])
+def test_classification_keeps_head_and_tail_of_long_texts(corpus, head):
+    _, vocabulary, tokenizer = corpus
+    words = [f"w{i}" for i in range(12)]
+    texts = [" ".join(words), " ".join(words[:5]), " ".join(words[:7])]
+    ds = pipelines.classification_dataset(
+        texts, [0, 1, 2], tokenizer, 8, 4, shuffle=False, head_tokens=head
+    )
+    x, _ = collect(ds)
+    budget = 8 - 2  # [CLS] and [SEP]
+    for text, row in zip(texts, x["token_ids"]):
+        ids = encode(text, vocabulary)
+        if len(ids) > budget:  # the first `head` ids and the last ones
+            ids = ids[:head] + ids[len(ids) - (budget - head) :]
+        expected = [CLS, *ids, SEP]
+        np.testing.assert_array_equal(row, expected + [PAD] * (8 - len(expected)))
+
+
+def test_head_tokens_errors(corpus):
+    _, _, tokenizer = corpus
+    with pytest.raises(ValueError, match="head_tokens.*at most 6"):
+        pipelines.classification_dataset(["a"], [0], tokenizer, 8, 4, head_tokens=7)
+    with pytest.raises(ValueError, match="single texts"):
+        pipelines.classification_dataset(
+            ["a"], [0], tokenizer, 8, 4, text_pairs=["b"], head_tokens=2
+        )
+
+
 def test_tagging_tags_the_first_piece():
     vocabulary = RESERVED + ["play", "##ing", "##ed", "go", "home"]
     tokenizer = keras_hub.tokenizers.WordPieceTokenizer(vocabulary)
