@@ -372,7 +372,7 @@ def classification_dataset(
         *segments, label = args
         segments = tuple(_ragged(tokenizer(s)) for s in segments)
         if head_tokens is not None:
-            segments = (keep_head_and_tail(segments[0], budget, head_tokens),)
+            segments = (_keep_head_and_tail(segments[0], budget, head_tokens),)
         token_ids, segment_ids = packer(segments)
         x = {
             "token_ids": token_ids,
@@ -535,7 +535,7 @@ def _finish(ds, to_inputs, batch_size, shuffle, seed, size):
     return ds.map(to_inputs, num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE)
 
 
-def keep_head_and_tail(ids, budget, head):
+def _keep_head_and_tail(ids, budget, head):
     """Each ragged row of more than `budget` ids cut to its first `head` ids
     and its last `budget - head`; shorter rows unchanged."""
     lengths = ids.row_lengths()

@@ -135,7 +135,7 @@ def masked_softmax(scores, mask=None, axis=-1, zero_empty_rows=True):
     float16 scores are computed in float32 (they overflow easily); float32
     and bfloat16 ones in their own dtype, as core Keras and keras-hub do:
     bfloat16 has float32's exponent range, and a float32 copy of the
-    `(B, N, T, S)` scores and its gradient cost ~10% of a
+    `(B, N, T, S)` scores and its gradient cost ~9% of a
     `MultiHeadSelfAttention` train step in mixed_bfloat16 without XLA
     (docs/benchmarks.md). TensorFlow's bfloat16 softmax kernel computes in
     float32 inside, so its weights equal the float32 ones rounded; on JAX

@@ -84,7 +84,7 @@ def _float32_shapes(layer, inputs):
 
 # bfloat16 has float32's exponent range, so its scores cannot overflow the
 # softmax the way float16 ones do; upcasting the (B, N, T, S) scores to
-# float32 and back cost ~10% of a MultiHeadSelfAttention train step in
+# float32 and back cost ~9% of a MultiHeadSelfAttention train step in
 # mixed_bfloat16 on a CPU with AMX (oneDNN computes a bfloat16 softmax in
 # float32 inside the kernel anyway; docs/benchmarks.md).
 @pytest.mark.parametrize(
