@@ -26,7 +26,8 @@ X = np.random.RandomState(0).rand(2, 6, 16).astype("float32")
 SOURCE = np.random.RandomState(1).rand(2, 5, 16).astype("float32")
 
 
-def _gradient_op_types(layer, inputs):
+def _train_graph(layer, inputs):
+    """The TensorFlow graph of the forward and backward pass of `layer`."""
     import tensorflow as tf
 
     layer(*inputs)  # build
@@ -34,10 +35,14 @@ def _gradient_op_types(layer, inputs):
     @tf.function
     def step(*inputs):
         with tf.GradientTape() as tape:
-            loss = tf.reduce_sum(layer(*inputs))
+            loss = tf.reduce_sum(tf.cast(layer(*inputs), "float32"))
         return tape.gradient(loss, layer.trainable_weights)
 
-    graph = step.get_concrete_function(*inputs).graph
+    return step.get_concrete_function(*inputs).graph
+
+
+def _gradient_op_types(layer, inputs):
+    graph = _train_graph(layer, inputs)
     types = {op.type for op in graph.get_operations()}
     for function in graph._functions.values():  # nested function bodies
         types.update(node.op for node in function.definition.node_def)
@@ -63,22 +68,11 @@ def test_train_step_has_no_zero_filling_gradients(make, inputs):
 
 def _float32_shapes(layer, inputs):
     """The static shapes of every float32 tensor in `layer`'s train graph."""
-    import tensorflow as tf
-
-    layer(*inputs)  # build
-
-    @tf.function
-    def step(*inputs):
-        with tf.GradientTape() as tape:
-            loss = tf.reduce_sum(tf.cast(layer(*inputs), "float32"))
-        return tape.gradient(loss, layer.trainable_weights)
-
-    graph = step.get_concrete_function(*inputs).graph
     return {
         tuple(tensor.shape.as_list())
-        for op in graph.get_operations()
+        for op in _train_graph(layer, inputs).get_operations()
         for tensor in op.outputs
-        if tensor.dtype == tf.float32 and tensor.shape.rank is not None
+        if tensor.dtype == "float32" and tensor.shape.rank is not None
     }
 
 
@@ -109,5 +103,7 @@ def test_bfloat16_attention_weights_stay_bfloat16(make, inputs):
     shapes = _float32_shapes(layer, inputs)
     assert (16, 8) in shapes or (16, 16) in shapes  # float32 weights were read
     length, source = inputs[0].shape[1], inputs[-1].shape[1]
-    weights_shaped = {s for s in shapes if len(s) == 4 and s[-2:] == (length, source)}
+    # (B, N, T, T) self-attention and (B, N, T, S) cross-attention weights.
+    weights = {(length, length), (length, source)}
+    weights_shaped = {s for s in shapes if len(s) == 4 and s[-2:] in weights}
     assert not weights_shaped, sorted(weights_shaped)
